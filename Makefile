@@ -1,0 +1,60 @@
+# The two commands: `make run` and `make test`. Everything they need is installed into .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+PG_URL ?= postgres://postgres@127.0.0.1:5432/bookings
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/13
+
+.PHONY: run test test-postgres test-sqlite lint check worker beat bench clean install lock
+
+$(STAMP): requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements.lock
+	touch $@
+
+install: $(STAMP)
+
+## Serve the demo on http://127.0.0.1:8000 (SQLite, in-process tasks, console email by default).
+run: $(STAMP)
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+## The whole suite on PostgreSQL + Redis, then the portable part again on SQLite.
+test: $(STAMP) lint test-postgres test-sqlite
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DATABASE_URL= $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=bookings_project.settings.production DEBUG=false \
+	  SECRET_KEY=check-deploy-only-$$(printf 'x%.0s' {1..60})-not-a-real-secret \
+	  DATABASE_URL=$(PG_URL) $(PY) manage.py check --deploy --fail-level WARNING
+
+test-postgres: $(STAMP)
+	DATABASE_URL=$(PG_URL) TEST_WITH_REDIS=1 REDIS_TEST_URL=$(REDIS_TEST_URL) \
+	  $(VENV)/bin/pytest -p no:cacheprovider
+
+test-sqlite: $(STAMP)
+	DATABASE_URL= $(VENV)/bin/pytest -p no:cacheprovider -m "not postgres and not redis"
+
+## A Celery worker (and beat) against CELERY_BROKER_URL.
+worker: $(STAMP)
+	$(VENV)/bin/celery -A bookings_project worker -l info
+
+beat: $(STAMP)
+	$(VENV)/bin/celery -A bookings_project beat -l info
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+## Re-pin every dependency (needs uv): edit pyproject.toml, then run this.
+lock:
+	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .data

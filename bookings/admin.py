@@ -1,0 +1,161 @@
+"""Staff browse and manage teams, keys, members, event types and bookings here."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from .auth import ALL_SCOPES, api_key_create
+from .models import ApiKey, Booking, BookingHistory, EventType, EventTypeHost, Team, TeamMember
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "id", "created_at"]
+    search_fields = ["name", "slug", "id"]
+    readonly_fields = ["id", "created_at"]
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices,
+        initial=list(ALL_SCOPES),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["team", "name", "scopes", "is_test"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "team", "is_test", "created_at", "revoked_at"]
+    list_filter = ["is_test", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["team"]
+    search_fields = ["name", "prefix", "team__name", "team__id"]
+    autocomplete_fields = ["team"]
+    readonly_fields = ["id", "team", "prefix", "scopes", "is_test", "created_at", "revoked_at"]
+    fields = ["id", "team", "name", "prefix", "scopes", "is_test", "created_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ApiKeyCreateForm.Meta.fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        key, secret = api_key_create(
+            team=form.cleaned_data["team"],
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            test=form.cleaned_data["is_test"],
+        )
+        # The admin goes on to log and redirect to ``obj``: make it the saved key.
+        for field in ApiKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(key, field.attname))
+        obj._state.adding = False
+        messages.warning(request, f"The new key, shown this once — copy it now: {secret}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} key(s).")
+
+
+@admin.register(TeamMember)
+class TeamMemberAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "team", "timezone", "is_active", "id"]
+    list_filter = ["is_active"]
+    list_select_related = ["team"]
+    search_fields = ["name", "email", "id"]
+    autocomplete_fields = ["team"]
+    readonly_fields = ["id", "created_at"]
+
+
+class EventTypeHostInline(admin.TabularInline):
+    model = EventTypeHost
+    extra = 0
+    raw_id_fields = ["member"]
+
+
+@admin.register(EventType)
+class EventTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "team", "duration", "scheduling_type", "is_active", "id"]
+    list_filter = ["scheduling_type", "is_active", "requires_confirmation"]
+    list_select_related = ["team"]
+    search_fields = ["name", "slug", "id"]
+    autocomplete_fields = ["team"]
+    readonly_fields = ["id", "created_at"]
+    inlines = [EventTypeHostInline]
+
+
+class BookingHistoryInline(admin.TabularInline):
+    model = BookingHistory
+    extra = 0
+    can_delete = False
+    fields = ["at", "action", "from_status", "to_status", "actor_type", "actor_id", "changes"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "status",
+        "start_time",
+        "attendee_name",
+        "attendee_email",
+        "assigned_to",
+        "event_type",
+        "team",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["assigned_to", "event_type", "team"]
+    search_fields = ["=id", "attendee_email", "attendee_name"]
+    raw_id_fields = ["team", "event_type", "assigned_to", "rescheduled_from", "rescheduled_to"]
+    show_full_result_count = False  # never COUNT(*) a huge table to draw a page
+    ordering = ["-start_time", "-id"]
+    inlines = [BookingHistoryInline]
+    readonly_fields = [
+        "id",
+        "team",
+        "event_type",
+        "assigned_to",
+        "status",
+        "start_time",
+        "end_time",
+        "blocked_start",
+        "blocked_end",
+        "rescheduled_from",
+        "rescheduled_to",
+        "cancelled_by",
+        "cancellation_reason",
+        "cancelled_at",
+        "ical_uid",
+        "ical_sequence",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request):
+        # Bookings are created through the API, which routes them and checks the host is free.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Read-only until staff actions go through the booking services (no rule bypassed).
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A booking is cancelled, never deleted: its history must survive.
+        return False

@@ -1,0 +1,40 @@
+"""The base of every API view: scopes, rate limit headers, the success envelope."""
+
+import time
+
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .errors import RateLimited
+from .ratelimit import rate_limit_hit
+
+
+class ApiView(APIView):
+    #: HTTP method → scope the key must carry. Empty: no key needed.
+    required_scopes: dict[str, str] = {}
+
+    def perform_authentication(self, request):
+        # Counted as soon as the key is known, before scopes, so every response to a key
+        # (a 403 included) carries its rate-limit headers.
+        super().perform_authentication(request)
+        if request.auth is not None:
+            now = time.time()
+            state = rate_limit_hit(request.auth.id, now=now)
+            request.rate_limit = state
+            if state.exceeded:
+                raise RateLimited(
+                    f"Rate limit of {state.limit} requests a minute exceeded.",
+                    headers={"Retry-After": str(state.retry_after(now))},
+                )
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        state = getattr(request, "rate_limit", None)
+        if state is not None:
+            for header, value in state.headers().items():
+                response[header] = value
+        return response
+
+
+def ok(status: int = 200, headers: dict | None = None, **payload) -> Response:
+    return Response({"success": True, **payload}, status=status, headers=headers)

@@ -1,0 +1,114 @@
+"""API-key authentication and scopes.
+
+A key is ``sk_live_…`` or ``sk_test_…`` followed by 256 random bits. Only its SHA-256 is
+stored; the secret is shown once, when the key is created.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from rest_framework import authentication, exceptions, permissions
+
+from .models import ApiKey, Team
+
+ALL_SCOPES: tuple[str, ...] = tuple(ApiKey.Scope.values)
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(
+    *, team: Team, name: str = "", scopes: list[str] | None = None, test: bool = False
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret: the only time the secret is known."""
+    scopes = list(ALL_SCOPES) if scopes is None else list(dict.fromkeys(scopes))
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown or not scopes:
+        raise ValueError(f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}")
+    secret = f"sk_{'test' if test else 'live'}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        team=team,
+        name=name,
+        prefix=secret[:12],
+        key_hash=hash_key(secret),
+        scopes=scopes,
+        is_test=test,
+    )
+    return key, secret
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """``request.user`` for API requests: the team a key acts for."""
+
+    api_key: ApiKey
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def team(self) -> Team:
+        return self.api_key.team
+
+    @property
+    def team_id(self) -> str:
+        return self.api_key.team_id
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
+
+    def authenticate(self, request):
+        secret = self._secret(request)
+        if secret is None:
+            return None
+        try:
+            key = ApiKey.objects.select_related("team").get(key_hash=hash_key(secret))
+        except ApiKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        if key.is_revoked:
+            raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        return ApiClient(api_key=key), key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+    @staticmethod
+    def _secret(request) -> str | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise exceptions.AuthenticationFailed(
+                    "Use 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+                )
+            return value.strip()
+        value = request.META.get("HTTP_X_API_KEY", "").strip()
+        return value or None
+
+
+class HasScope(permissions.BasePermission):
+    """The view names the scope each method needs in ``required_scopes``.
+
+    A view that names none needs no key at all (the schema, health checks).
+    """
+
+    message = "This API key lacks the scope this request needs."
+
+    def has_permission(self, request, view) -> bool:
+        required = getattr(view, "required_scopes", {})
+        scope = required.get(request.method)
+        if scope is None and request.method in ("HEAD", "OPTIONS"):
+            scope = required.get("GET")
+        if not required:
+            return True
+        if not isinstance(request.user, ApiClient):
+            raise exceptions.NotAuthenticated("An API key is required.")
+        if scope is None:
+            return True  # an unknown method: the view answers 405 itself
+        if scope not in request.auth.scopes:
+            self.message = f"This API key lacks the '{scope}' scope."
+            return False
+        return True

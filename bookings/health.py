@@ -1,0 +1,61 @@
+"""Liveness (no I/O) and readiness (database, cache, broker) probes."""
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def healthz(request):
+    return JsonResponse({"success": True, "status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_cache() -> None:
+    cache.set("readyz", "1", timeout=5)
+    if cache.get("readyz") != "1":
+        raise RuntimeError("cache did not return what was written")
+
+
+def _check_broker() -> None:
+    if settings.CELERY_BROKER_URL is None:
+        return  # tasks run in-process: there is no broker to be down
+    from bookings_project.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+@require_GET
+def readyz(request):
+    checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+    down = []
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception:
+            logger.warning("readyz: %s is down", name, exc_info=True)
+            down.append(name)
+    if down:
+        return JsonResponse(
+            {
+                "success": False,
+                "error": {
+                    "code": "not_ready",
+                    "message": f"Not ready: {', '.join(down)} unavailable.",
+                    "details": {"down": down},
+                },
+            },
+            status=503,
+        )
+    return JsonResponse({"success": True, "status": "ready", "checks": list(checks)})

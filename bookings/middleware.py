@@ -1,0 +1,45 @@
+import re
+import uuid
+
+from django.conf import settings
+
+from .errors import error_response
+
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+class RequestIdMiddleware:
+    """Echo the client's ``X-Request-Id`` (when sane) or make one; put it on every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        supplied = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-Id"] = request.request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over ``API_MAX_BODY_BYTES`` with 413 before anything reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            size = int(length)
+        except ValueError:
+            return error_response(400, "bad_request", "Content-Length is not a number.")
+        if size > settings.API_MAX_BODY_BYTES:
+            limit_kib = settings.API_MAX_BODY_BYTES // 1024
+            return error_response(
+                413,
+                "payload_too_large",
+                f"The request body is larger than {limit_kib} KiB.",
+                {"max_bytes": settings.API_MAX_BODY_BYTES},
+            )
+        return self.get_response(request)

@@ -1,0 +1,360 @@
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Func, Q
+from django.db.models.functions import Lower
+
+from .ids import IdFactory
+
+ID_LENGTH = 40
+
+
+class TsTzRange(Func):
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class PostgresExclusionConstraint(ExclusionConstraint):
+    """An exclusion constraint that exists on PostgreSQL and is a no-op elsewhere.
+
+    SQLite has no exclusion constraints; there the same invariant is kept by serialised write
+    transactions (``transaction_mode=IMMEDIATE``) and the check in ``bookings.routing``.
+    """
+
+    def _is_postgres(self, schema_editor) -> bool:
+        return schema_editor.connection.vendor == "postgresql"
+
+    def constraint_sql(self, model, schema_editor):
+        return (
+            super().constraint_sql(model, schema_editor)
+            if self._is_postgres(schema_editor)
+            else None
+        )
+
+    def create_sql(self, model, schema_editor):
+        return (
+            super().create_sql(model, schema_editor) if self._is_postgres(schema_editor) else None
+        )
+
+    def remove_sql(self, model, schema_editor):
+        return (
+            super().remove_sql(model, schema_editor) if self._is_postgres(schema_editor) else None
+        )
+
+    def validate(self, model, instance, exclude=None, using="default"):
+        # Overlaps are checked by the routing service and refused by the database; model
+        # validation (admin forms) does not re-run a range query of its own.
+        return
+
+
+class Team(models.Model):
+    id = models.CharField(
+        primary_key=True, max_length=ID_LENGTH, default=IdFactory("team"), editable=False
+    )
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(models.Model):
+    class Scope(models.TextChoices):
+        BOOKINGS_READ = "bookings:read"
+        BOOKINGS_CREATE = "bookings:create"
+        BOOKINGS_UPDATE = "bookings:update"
+        BOOKINGS_CANCEL = "bookings:cancel"
+        BOOKINGS_RESCHEDULE = "bookings:reschedule"
+        BOOKINGS_TRANSITION = "bookings:transition"
+        EVENT_TYPES_READ = "event-types:read"
+        TEAM_READ = "team:read"
+
+    id = models.CharField(
+        primary_key=True, max_length=ID_LENGTH, default=IdFactory("key"), editable=False
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200, blank=True)
+    # The first characters of the secret, to tell keys apart in the admin; never enough to use.
+    prefix = models.CharField(max_length=20, editable=False)
+    # SHA-256 of the whole secret. Keys carry 256 random bits, so a fast hash is safe here.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list)
+    is_test = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or self.team_id})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def clean(self):
+        if not isinstance(self.scopes, list) or not set(self.scopes) <= set(self.Scope.values):
+            raise ValidationError({"scopes": f"A list drawn from: {', '.join(self.Scope.values)}."})
+
+
+class TeamMember(models.Model):
+    id = models.CharField(
+        primary_key=True, max_length=ID_LENGTH, default=IdFactory("mem"), editable=False
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="members")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    timezone = models.CharField(max_length=64, default="UTC")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint("team", Lower("email"), name="member_unique_email_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    def clean(self):
+        from .validators import validate_timezone
+
+        validate_timezone(self.timezone)
+
+
+class EventType(models.Model):
+    class SchedulingType(models.TextChoices):
+        SOLO = "SOLO"
+        ROUND_ROBIN = "ROUND_ROBIN"
+
+    id = models.CharField(
+        primary_key=True, max_length=ID_LENGTH, default=IdFactory("evt"), editable=False
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="event_types")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100)
+    description = models.TextField(blank=True)
+    duration = models.PositiveIntegerField(help_text="Minutes.")
+    buffer_before = models.PositiveIntegerField(default=0, help_text="Minutes.")
+    buffer_after = models.PositiveIntegerField(default=0, help_text="Minutes.")
+    minimum_booking_notice = models.PositiveIntegerField(default=0, help_text="Minutes.")
+    scheduling_type = models.CharField(max_length=20, choices=SchedulingType.choices)
+    requires_confirmation = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    hosts = models.ManyToManyField(TeamMember, through="EventTypeHost", related_name="event_types")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "slug"], name="event_type_unique_slug_per_team"
+            ),
+            models.CheckConstraint(
+                condition=Q(duration__gt=0, duration__lte=24 * 60), name="event_type_duration_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(scheduling_type__in=["SOLO", "ROUND_ROBIN"]),
+                name="event_type_scheduling_type_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EventTypeHost(models.Model):
+    event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="host_links")
+    member = models.ForeignKey(TeamMember, on_delete=models.CASCADE, related_name="host_links")
+
+    class Meta:
+        ordering = ["member_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_type", "member"], name="event_type_host_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} hosts {self.event_type}"
+
+    def clean(self):
+        if self.event_type_id and self.member_id and self.event_type.team_id != self.member.team_id:
+            raise ValidationError("A host must belong to the event type's team.")
+
+
+class BookingStatus(models.TextChoices):
+    DRAFT = "DRAFT"
+    SCHEDULED = "SCHEDULED"
+    PENDING_CONFIRMATION = "PENDING_CONFIRMATION"
+    RESCHEDULED = "RESCHEDULED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    NO_SHOW = "NO_SHOW"
+
+
+# Named groups. ACTIVE bookings occupy their host's calendar; TERMINAL ones never change again.
+BookingStatus.ACTIVE = frozenset(
+    {
+        BookingStatus.DRAFT,
+        BookingStatus.SCHEDULED,
+        BookingStatus.PENDING_CONFIRMATION,
+        BookingStatus.RESCHEDULED,
+    }
+)
+BookingStatus.TERMINAL = frozenset(
+    {BookingStatus.COMPLETED, BookingStatus.CANCELLED, BookingStatus.NO_SHOW}
+)
+_ACTIVE_VALUES = sorted(str(status) for status in BookingStatus.ACTIVE)
+
+
+class Booking(models.Model):
+    Status = BookingStatus
+
+    class CancelledBy(models.TextChoices):
+        HOST = "host"
+        ATTENDEE = "attendee"
+        API = "api"
+
+    id = models.CharField(
+        primary_key=True, max_length=ID_LENGTH, default=IdFactory("bkg"), editable=False
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="bookings")
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="bookings")
+    assigned_to = models.ForeignKey(
+        TeamMember, on_delete=models.PROTECT, related_name="bookings", null=True, blank=True
+    )
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.DRAFT)
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField()
+    # The stretch of the host's calendar this booking occupies: the slot widened by the event
+    # type's buffers, copied at booking time so a later change of buffers moves nothing.
+    blocked_start = models.DateTimeField(editable=False)
+    blocked_end = models.DateTimeField(editable=False)
+
+    attendee_name = models.CharField(max_length=200)
+    attendee_email = models.EmailField()
+    attendee_phone = models.CharField(max_length=16, blank=True)
+    attendee_timezone = models.CharField(max_length=64, blank=True)
+
+    custom_fields = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    rescheduled_from = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rescheduled_to = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    cancelled_by = models.CharField(max_length=16, choices=CancelledBy.choices, blank=True)
+    # null = no reason given, which the API distinguishes from an empty one.
+    cancellation_reason = models.TextField(null=True, blank=True)  # noqa: DJ001
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    # Kept across reschedules so the attendee's calendar moves the event instead of adding one.
+    ical_uid = models.CharField(max_length=100, editable=False)
+    ical_sequence = models.PositiveIntegerField(default=0, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["start_time", "id"]
+        indexes = [
+            # The list's keyset order, and one per equality filter in front of it.
+            models.Index(fields=["team", "start_time", "id"], name="booking_team_start"),
+            models.Index(
+                fields=["team", "assigned_to", "start_time", "id"], name="booking_team_host_start"
+            ),
+            models.Index(
+                fields=["team", "event_type", "start_time", "id"], name="booking_team_evt_start"
+            ),
+            models.Index(
+                F("team"),
+                Lower("attendee_email"),
+                F("start_time"),
+                F("id"),
+                name="booking_team_email_start",
+            ),
+            # Routing: a host's active bookings near a time; least recently assigned host.
+            models.Index(
+                fields=["assigned_to", "blocked_start"],
+                condition=Q(status__in=_ACTIVE_VALUES),
+                name="booking_host_active_blocked",
+            ),
+            models.Index(
+                fields=["event_type", "assigned_to", "created_at"], name="booking_evt_host_created"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")), name="booking_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(blocked_start__lte=F("start_time"), blocked_end__gte=F("end_time")),
+                name="booking_blocked_covers_slot",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BookingStatus.values), name="booking_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=BookingStatus.DRAFT) | Q(assigned_to__isnull=False),
+                name="booking_assigned_unless_draft",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status=BookingStatus.CANCELLED, cancelled_at__isnull=False)
+                    & Q(cancelled_by__in=["host", "attendee", "api"])
+                )
+                | (
+                    ~Q(status=BookingStatus.CANCELLED)
+                    & Q(cancelled_at__isnull=True, cancelled_by="")
+                ),
+                name="booking_cancellation_iff_cancelled",
+            ),
+            PostgresExclusionConstraint(
+                name="booking_no_overlap_per_host",
+                expressions=[
+                    ("assigned_to", RangeOperators.EQUAL),
+                    (
+                        TsTzRange("blocked_start", "blocked_end", RangeBoundary()),
+                        RangeOperators.OVERLAPS,
+                    ),
+                ],
+                condition=Q(status__in=_ACTIVE_VALUES),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class BookingHistory(models.Model):
+    class ActorType(models.TextChoices):
+        API_KEY = "api_key"
+        STAFF = "staff"
+        SYSTEM = "system"
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="history")
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=32, blank=True)
+    to_status = models.CharField(max_length=32, blank=True)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=ID_LENGTH, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "booking history"
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["booking", "at", "id"], name="history_booking_at")]
+
+    def __str__(self) -> str:
+        return f"{self.booking_id} {self.action}"

@@ -1,0 +1,75 @@
+"""Reads. Every selector takes the team: another team's object is simply not found."""
+
+from collections.abc import Mapping
+
+from django.db.models import QuerySet
+from rest_framework.exceptions import ValidationError
+
+from .errors import NotFound
+from .filters import LIST_PARAMETERS, BookingFilter
+from .models import Booking, BookingHistory, EventType, Team, TeamMember
+from .pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_paginate
+
+
+def _get(queryset: QuerySet, pk: str, what: str):
+    try:
+        return queryset.get(pk=pk)
+    except (queryset.model.DoesNotExist, ValueError):
+        raise NotFound(f"{what} not found.") from None
+
+
+def booking_get(*, team: Team, booking_id: str) -> Booking:
+    return _get(Booking.objects.filter(team=team), booking_id, "Booking")
+
+
+def booking_list(*, team: Team, params: Mapping[str, list[str]]) -> Page:
+    """One page of the team's bookings. ``params`` is the query string, validated here."""
+    errors = {}
+    for name, values in params.items():
+        if name not in LIST_PARAMETERS:
+            errors[name] = ["Unknown parameter."]
+        elif len(values) > 1:
+            errors[name] = ["Give this parameter once (several statuses go comma-separated)."]
+    single = {name: values[-1] for name, values in params.items()}
+    limit = _parse_limit(single.get("limit"), errors)
+    cursor = single.get("cursor")
+    if cursor is not None and cursor.strip() == "":
+        errors["cursor"] = ["Must not be empty."]
+    filterset = BookingFilter(data=single, queryset=Booking.objects.filter(team=team))
+    if not filterset.is_valid():
+        errors.update({field: list(messages) for field, messages in filterset.errors.items()})
+    if errors:
+        raise ValidationError(errors)
+    return keyset_paginate(filterset.qs, cursor=cursor, limit=limit)
+
+
+def _parse_limit(raw: str | None, errors: dict) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        errors["limit"] = [f"Must be a whole number from 1 to {MAX_LIMIT}."]
+        return DEFAULT_LIMIT
+    return int(raw)
+
+
+def booking_history_list(*, booking: Booking) -> QuerySet[BookingHistory]:
+    return BookingHistory.objects.filter(booking=booking).order_by("at", "id")
+
+
+def event_type_list(*, team: Team) -> QuerySet[EventType]:
+    return EventType.objects.filter(team=team).prefetch_related("host_links").order_by("id")
+
+
+def event_type_get(*, team: Team, event_type_id: str) -> EventType:
+    return _get(event_type_list(team=team), event_type_id, "Event type")
+
+
+def member_list(*, team: Team, is_active: bool | None = None) -> QuerySet[TeamMember]:
+    members = TeamMember.objects.filter(team=team).order_by("id")
+    if is_active is not None:
+        members = members.filter(is_active=is_active)
+    return members
+
+
+def member_get(*, team: Team, member_id: str) -> TeamMember:
+    return _get(member_list(team=team), member_id, "Team member")

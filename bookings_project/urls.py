@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from bookings import health
+from bookings.errors import api_not_found
+
+urlpatterns = [
+    path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("v1/", include("bookings.urls")),
+    re_path(r"^v1(/.*)?$", api_not_found),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "bookings.errors.handler400"
+handler403 = "bookings.errors.handler403"
+handler404 = "bookings.errors.handler404"
+handler500 = "bookings.errors.handler500"

@@ -1,0 +1,138 @@
+"""Shared fixtures: "our team" and "another team", API clients with keys, service checks."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from bookings.auth import api_key_create
+
+from .factories import EventTypeFactory, TeamFactory, TeamMemberFactory
+
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _ensure(name: str, host: str, port: int, start: list[str], how: str) -> None:
+    """Start a shared server that is down, or stop the run with how to start it."""
+    if _port_open(host, port):
+        return
+    if shutil.which(start[0]):
+        subprocess.run(start, check=False, capture_output=True, timeout=60)  # noqa: S603
+        for _ in range(50):
+            if _port_open(host, port):
+                return
+            time.sleep(0.2)
+    pytest.exit(
+        f"{name} is not running on {host}:{port} and could not be started. Start it: {how}", 3
+    )
+
+
+def pytest_sessionstart(session):
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
+        command = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        _ensure(
+            "PostgreSQL",
+            "127.0.0.1",
+            5432,
+            [
+                "pg_ctlcluster",
+                "--skip-systemctl-redirect",
+                *(versions[:1] or ["15"]),
+                "main",
+                "start",
+            ],
+            command,
+        )
+    if os.environ.get("TEST_WITH_REDIS") == "1":
+        _ensure(
+            "Redis",
+            "127.0.0.1",
+            6379,
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    with_redis = os.environ.get("TEST_WITH_REDIS") == "1"
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL"))
+        if "redis" in item.keywords and not with_redis:
+            item.add_marker(pytest.mark.skip(reason="needs Redis (TEST_WITH_REDIS=1)"))
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Our Team")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Another Team")
+
+
+@pytest.fixture
+def hosts(team):
+    return [TeamMemberFactory(team=team, name=f"Host {i}") for i in range(3)]
+
+
+@pytest.fixture
+def event_type(team, hosts):
+    return EventTypeFactory(team=team, hosts=hosts)
+
+
+def make_client(team, scopes=None) -> APIClient:
+    _, secret = api_key_create(team=team, scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    client.secret = secret
+    return client
+
+
+@pytest.fixture
+def api(team):
+    """An API client with a full-scope key of our team."""
+    return make_client(team)
+
+
+@pytest.fixture
+def other_api(other_team):
+    return make_client(other_team)
