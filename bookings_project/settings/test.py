@@ -3,6 +3,8 @@
 ``DATABASE_URL`` chooses PostgreSQL or SQLite (the Makefile runs the suite on both).
 """
 
+import os
+
 from .base import *  # noqa: F403
 from .base import DATA_DIR
 
@@ -18,4 +20,5 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 
 # A file, not shared-cache memory: threaded tests then see SQLite's real locking.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
+    # One file per run, so two runs side by side do not share a test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
