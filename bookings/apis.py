@@ -1,13 +1,16 @@
 """Thin views: validate, call a selector or service, serialize into the envelope."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 
-from . import selectors
+from . import selectors, services
 from .api_base import ApiView, ok
-from .models import ApiKey
+from .idempotency import Result, idempotency_key_parse, idempotent_call
+from .models import ApiKey, BookingHistory
+from .renderers import Utf8JSONRenderer
 from .serializers import (
+    BookingCreateSerializer,
     BookingEnvelope,
     BookingListEnvelope,
     BookingSerializer,
@@ -19,6 +22,7 @@ from .serializers import (
     MemberListEnvelope,
     TeamMemberSerializer,
 )
+from .services import Actor, Attendee
 
 Scope = ApiKey.Scope
 
@@ -41,8 +45,84 @@ def _parse_is_active(params: dict[str, list[str]]) -> bool | None:
     return None if raw is None else raw == ["true"]
 
 
+def _created(booking) -> Result:
+    """A 201 with the booking, rendered once: these bytes are also what a replay returns."""
+    body = Utf8JSONRenderer().render({"success": True, "booking": BookingSerializer(booking).data})
+    return Result(
+        status=201,
+        body=body,
+        headers={"Location": f"/v1/bookings/{booking.id}"},
+        booking_id=booking.id,
+    )
+
+
+def _actor(request) -> Actor:
+    return Actor(BookingHistory.ActorType.API_KEY, request.auth.id)
+
+
+_IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Retry safely: the same key and body replay the first response (24 hours).",
+)
+
+
 class BookingListApi(ApiView):
-    required_scopes = {"GET": Scope.BOOKINGS_READ}
+    required_scopes = {"GET": Scope.BOOKINGS_READ, "POST": Scope.BOOKINGS_CREATE}
+
+    @extend_schema(
+        operation_id="bookings_create",
+        summary="Create a booking",
+        request=BookingCreateSerializer,
+        parameters=[_IDEMPOTENCY_HEADER],
+        responses={
+            201: BookingEnvelope,
+            200: OpenApiResponse(BookingEnvelope, description="An idempotent replay."),
+            **_LIST_ERRORS,
+            409: ErrorEnvelope,
+            413: ErrorEnvelope,
+            415: ErrorEnvelope,
+            422: ErrorEnvelope,
+        },
+    )
+    def post(self, request):
+        team = request.user.team
+        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        payload = request.data
+
+        def prepare():
+            serializer = BookingCreateSerializer(data=payload, context={"team": team})
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+
+        def produce(data) -> Result:
+            attendee = data["attendee"]
+            booking = services.booking_create(
+                team=team,
+                event_type=data["event_type_id"],
+                start_time=data["requested_time"],
+                attendee=Attendee(
+                    name=attendee["name"],
+                    email=attendee["email"],
+                    phone=attendee.get("phone") or "",
+                    timezone=attendee.get("timezone") or "",
+                ),
+                assigned_to_id=data.get("assigned_to_id"),
+                custom_fields=data.get("custom_fields"),
+                metadata=data.get("metadata"),
+                actor=_actor(request),
+            )
+            return _created(booking)
+
+        return idempotent_call(
+            team=team,
+            key=key,
+            endpoint="POST /v1/bookings",
+            payload=payload,
+            prepare=prepare,
+            produce=produce,
+        )
 
     @extend_schema(
         operation_id="bookings_list",

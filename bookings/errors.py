@@ -7,6 +7,8 @@ Every error the service returns — DRF's, Django's 404/500, our own — has the
 import logging
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -79,6 +81,12 @@ class IdempotencyKeyReused(ApiError):
     default_detail = "This Idempotency-Key was used with a different request."
 
 
+class ServiceBusy(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "The service is busy; retry shortly."
+
+
 class RateLimited(ApiError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "rate_limited"
@@ -130,6 +138,14 @@ def exception_handler(exc, context):
         exc = NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError (the admin shows it too); the API answers 400.
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        # SQLite only: another writer held the database past the busy timeout.
+        exc = ServiceBusy(headers={"Retry-After": "1"})
 
     if not isinstance(exc, exceptions.APIException):
         # Unexpected: logged with its trace, answered without it.

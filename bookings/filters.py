@@ -1,5 +1,6 @@
 """Filters of ``GET /v1/bookings``. Every bad value is a 400, never silently ignored."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 import django_filters
@@ -56,6 +57,14 @@ class EmailValueField(_StrictField):
         return value.lower()
 
 
+# RFC 3339 shapes (``T`` or a space between date and time); the offset is optional here only
+# so that a naive time gets its own message.
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+)
+
+
 class DateOrTimeField(_StrictField):
     """An ISO 8601 date, or a time with an offset. A bare date is a whole UTC day.
 
@@ -68,9 +77,12 @@ class DateOrTimeField(_StrictField):
         super().__init__(*args, **kwargs)
 
     def parse(self, value):
+        # Shapes are checked first: Python's ``fromisoformat`` (under Django's parsers) also
+        # takes ISO week dates and odd digit runs (``1733011200`` is 12 January 1733), and
+        # answers a naive midnight for a bare date.
         try:
-            moment = parse_datetime(value)
-            day = None if moment else parse_date(value)
+            day = parse_date(value) if _DATE.match(value) else None
+            moment = parse_datetime(value) if _DATETIME.match(value) else None
         except ValueError:
             moment = day = None
         if moment is not None:

@@ -1,17 +1,36 @@
 """Liveness (no I/O) and readiness (database, cache, broker) probes."""
 
+import functools
 import logging
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+
+from .errors import error_response
 
 logger = logging.getLogger(__name__)
 
 
-@require_GET
+def get_only(view):
+    """GET and HEAD only. Anything else is a 405 in the error envelope (Django's own
+    ``require_GET`` answers an empty HTML 405)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = error_response(
+                405, "method_not_allowed", f'Method "{request.method}" not allowed.'
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@get_only
 def healthz(request):
     return JsonResponse({"success": True, "status": "ok"})
 
@@ -28,7 +47,7 @@ def _check_cache() -> None:
 
 
 def _check_broker() -> None:
-    if settings.CELERY_BROKER_URL is None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # tasks run in-process: there is no broker to be down
     from bookings_project.celery import app
 
@@ -36,7 +55,7 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
-@require_GET
+@get_only
 def readyz(request):
     checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
     down = []

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from .ids import IdFactory
 
@@ -262,8 +263,9 @@ class Booking(models.Model):
     ical_uid = models.CharField(max_length=100, editable=False)
     ical_sequence = models.PositiveIntegerField(default=0, editable=False)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Set by the services (one clock reading per change), so a new booking's two are equal.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["start_time", "id"]
@@ -358,3 +360,36 @@ class BookingHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.booking_id} {self.action}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key``, per team, holding the first successful response.
+
+    The row is inserted in the same transaction as the booking it produced, so either both
+    commit or neither does: a failed request leaves the key free, and a concurrent duplicate
+    waits on the unique index until the first commits, then replays it.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.BinaryField(null=True)
+    response_location = models.CharField(max_length=200, blank=True)
+    booking = models.ForeignKey(
+        Booking, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "key"], name="idempotency_key_unique_per_team"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="idempotency_key_expires_later"
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_key_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}:{self.key}"

@@ -1,9 +1,18 @@
 """Shapes of the API: output serializers for resources and envelopes, input serializers."""
 
+import json
+from collections.abc import Mapping
+from datetime import UTC
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .ids import is_valid_id
 from .models import Booking, EventType, TeamMember
+from .validators import normalize_phone, validate_timezone
 
 
 class AttendeeSerializer(serializers.Serializer):
@@ -141,3 +150,113 @@ class ErrorBodySerializer(serializers.Serializer):
 class ErrorEnvelope(serializers.Serializer):
     success = serializers.BooleanField(default=False)
     error = ErrorBodySerializer()
+
+
+# --- Input --------------------------------------------------------------------------------
+
+MAX_JSON_OBJECT_BYTES = 16 * 1024
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class AwareDateTimeField(serializers.Field):
+    """An RFC 3339 time that carries an offset; returned in UTC. A naive time is refused."""
+
+    default_error_messages = {
+        "invalid": "Expected an ISO 8601 time with an offset, like 2026-12-01T15:00:00Z.",
+        "naive": "The time must carry an offset ('Z' or '+02:00').",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            value = parse_datetime(data.strip())
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail("invalid")
+        if value.tzinfo is None:
+            self.fail("naive")
+        return value.astimezone(UTC)
+
+    def to_representation(self, value):
+        return serializers.DateTimeField().to_representation(value)
+
+
+class PrefixedIdField(serializers.CharField):
+    def __init__(self, *, prefix: str, **kwargs):
+        self.prefix = prefix
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not is_valid_id(value, self.prefix):
+            raise serializers.ValidationError(f"Not a valid id: expected '{self.prefix}_…'.")
+        return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (not a list or a scalar) of bounded encoded size."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Expected a JSON object.")
+        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_JSON_OBJECT_BYTES:
+            raise serializers.ValidationError(
+                f"Too large: {size} bytes encoded, at most {MAX_JSON_OBJECT_BYTES}."
+            )
+        return data
+
+
+class AttendeeInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(max_length=254)
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=40)
+    timezone = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=64
+    )
+
+    def validate_phone(self, value):
+        if not value:
+            return ""
+        try:
+            return normalize_phone(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+    def validate_timezone(self, value):
+        if not value:
+            return ""
+        try:
+            validate_timezone(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
+
+
+class BookingCreateSerializer(StrictSerializer):
+    event_type_id = PrefixedIdField(prefix="evt")
+    requested_time = AwareDateTimeField()
+    attendee = AttendeeInputSerializer()
+    assigned_to_id = PrefixedIdField(prefix="mem", required=False, allow_null=True)
+    custom_fields = JSONObjectField(required=False)
+    metadata = JSONObjectField(required=False)
+
+    def validate_event_type_id(self, value):
+        try:
+            return EventType.objects.get(team=self.context["team"], pk=value)
+        except EventType.DoesNotExist:
+            raise serializers.ValidationError("Unknown event type.") from None

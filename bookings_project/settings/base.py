@@ -99,6 +99,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _database.setdefault("CONN_MAX_AGE", env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
     _database.setdefault("CONN_HEALTH_CHECKS", True)
+    # A request waiting on another's row (the same Idempotency-Key, the same host's slot)
+    # gives up after this long instead of piling up.
+    _lock_timeout_ms = env_int("DATABASE_LOCK_TIMEOUT_MS", 5000, minimum=0)
+    _database.setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={_lock_timeout_ms}"
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ATOMIC_REQUESTS = False
@@ -123,6 +127,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Bookings <bookings@l
 CELERY_BROKER_URL = env_broker("CELERY_BROKER_URL")
 # Without a broker, tasks run in-process (after the transaction commits, as always).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -134,6 +140,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
         "task": "bookings.tasks.purge_idempotency_keys_task",
         "schedule": 3600.0,
+    },
+    "relay-lost-emails": {
+        "task": "notifications.tasks.relay_emails_task",
+        "schedule": 60.0,
     },
 }
 
@@ -147,7 +157,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["bookings.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["bookings.auth.HasScope"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["bookings.renderers.Utf8JSONRenderer"],
     "EXCEPTION_HANDLER": "bookings.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -1,0 +1,161 @@
+"""``Idempotency-Key``: a retried create returns the first response, byte for byte.
+
+The key row is inserted in the same transaction as the booking it produces, so:
+
+- a success commits the key, the booking and its queued email together;
+- a failure (any 4xx or 5xx) rolls the key back with everything else: the key stays free;
+- a concurrent duplicate blocks on the unique index (team, key) until the first commits, then
+  replays it. If the first takes longer than the database's lock timeout, the duplicate gets
+  409 ``idempotency_request_in_progress`` with ``Retry-After: 1``.
+
+Keys are scoped per team and live 24 hours from first use.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, OperationalError, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+
+from .errors import IdempotencyKeyReused, IdempotencyRequestInProgress, InvalidIdempotencyKey
+from .models import IdempotencyKey, Team
+
+KEY_TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+REPLAY_MARKER = b',"idempotent_replay":true'
+
+
+@dataclass
+class Result:
+    """What a create produced: the exact bytes to send now and to replay later."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    booking_id: str | None = None
+
+    def response(self) -> HttpResponse:
+        return HttpResponse(
+            self.body, status=self.status, content_type=JSON_CONTENT_TYPE, headers=self.headers
+        )
+
+
+def idempotency_key_parse(raw: str | None) -> str | None:
+    """The header's value, or None when absent. Empty, too long or non-printable: 400."""
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= MAX_KEY_LENGTH or not all(" " <= char <= "~" for char in raw):
+        raise InvalidIdempotencyKey()
+    return raw
+
+
+def request_fingerprint(*, endpoint: str, payload) -> str:
+    """Endpoint plus canonical JSON of the body: key order and white space do not matter."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
+
+
+def _replay(row: IdempotencyKey, fingerprint: str) -> HttpResponse:
+    if row.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    body = bytes(row.response_body)
+    headers = {"Idempotent-Replayed": "true"}
+    if row.response_location:
+        headers["Location"] = row.response_location
+    # The original bytes with the marker before the final "}": nothing else changes.
+    return HttpResponse(
+        body[:-1] + REPLAY_MARKER + body[-1:],
+        status=200,
+        content_type=JSON_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    return sqlstate == "55P03" or "database is locked" in str(exc)
+
+
+def idempotent_call(
+    *,
+    team: Team,
+    key: str | None,
+    endpoint: str,
+    payload,
+    prepare: Callable[[], Any],
+    produce: Callable[[Any], Result],
+) -> HttpResponse:
+    """Run ``produce`` (which writes) at most once per (team, key), as the contract says.
+
+    ``prepare`` validates the request (reads only). It runs after a stored response has had
+    its chance to replay — a retry replays even if the same body would no longer validate —
+    and before the write transaction opens, so the transaction stays short.
+    """
+    if key is None:
+        prepared = prepare()
+        with transaction.atomic():
+            return produce(prepared).response()
+
+    fingerprint = request_fingerprint(endpoint=endpoint, payload=payload)
+    for _ in range(3):
+        now = timezone.now()
+        row = IdempotencyKey.objects.filter(team=team, key=key).first()
+        if row is not None and row.expires_at > now:
+            return _replay(row, fingerprint)
+        prepared = prepare()
+        try:
+            with transaction.atomic():
+                if row is not None:  # expired: the key is new again
+                    IdempotencyKey.objects.filter(pk=row.pk).delete()
+                try:
+                    with transaction.atomic():
+                        claim = IdempotencyKey.objects.create(
+                            team=team,
+                            key=key,
+                            fingerprint=fingerprint,
+                            created_at=now,
+                            expires_at=now + KEY_TTL,
+                        )
+                except IntegrityError:
+                    # Another request with this key committed while we waited: replay it.
+                    continue
+                result = produce(prepared)
+                claim.response_status = result.status
+                claim.response_body = result.body
+                claim.response_location = result.headers.get("Location", "")
+                claim.booking_id = result.booking_id
+                claim.save(
+                    update_fields=[
+                        "response_status",
+                        "response_body",
+                        "response_location",
+                        "booking",
+                    ]
+                )
+                return result.response()
+        except OperationalError as exc:
+            if _is_lock_timeout(exc):
+                raise IdempotencyRequestInProgress(headers={"Retry-After": "1"}) from None
+            raise
+    raise IdempotencyRequestInProgress(headers={"Retry-After": "1"})
+
+
+def idempotency_keys_purge(*, batch_size: int = 5000) -> int:
+    """Delete expired keys, in batches so no statement locks the table for long."""
+    deleted = 0
+    while True:
+        ids = list(
+            IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).values_list(
+                "pk", flat=True
+            )[:batch_size]
+        )
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]

@@ -1,0 +1,88 @@
+"""Routing: which host takes a new booking.
+
+A host is busy over ``[start - buffer_before, end + buffer_after)`` of each active booking.
+ROUND_ROBIN picks, among the event type's active hosts who are free, the one assigned least
+recently for this event type (never assigned first, ties by id). SOLO has one host. A pinned
+host skips the choice, not the busy check.
+
+The busy check here is the fast path and the source of a clear 409; it is not what keeps two
+bookings of a host apart. On PostgreSQL the exclusion constraint ``booking_no_overlap_per_host``
+refuses an overlapping insert whatever this code saw (a concurrent request may have committed
+in between): we then try the next host. On SQLite, write transactions begin IMMEDIATE and so
+run one at a time, which makes the check itself exact.
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Subquery
+
+from .errors import SlotUnavailable
+from .models import Booking, EventType, TeamMember
+
+OVERLAP_CONSTRAINT = "booking_no_overlap_per_host"
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def hosts_to_try(
+    *, event_type: EventType, blocked_start, blocked_end, pinned_host_id: str | None = None
+) -> list[TeamMember]:
+    """The free hosts eligible for this slot, best first. One query."""
+    overlapping = Booking.objects.filter(
+        assigned_to=OuterRef("pk"),
+        status__in=Booking.Status.ACTIVE,
+        blocked_start__lt=blocked_end,
+        blocked_end__gt=blocked_start,
+    )
+    last_assigned = (
+        Booking.objects.filter(event_type=event_type, assigned_to=OuterRef("pk"))
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    hosts = list(
+        TeamMember.objects.filter(host_links__event_type=event_type, is_active=True)
+        .annotate(is_busy=Exists(overlapping), last_assigned_at=Subquery(last_assigned))
+        .order_by("host_links__id")
+    )
+    if event_type.scheduling_type == EventType.SchedulingType.SOLO:
+        hosts = hosts[:1]
+
+    if pinned_host_id is not None:
+        hosts = [host for host in hosts if host.id == pinned_host_id]
+        if not hosts:
+            raise ValidationError(
+                {"assigned_to_id": "Not an active host of this event type."}, code="invalid"
+            )
+    free = [host for host in hosts if not host.is_busy]
+    if not free:
+        raise SlotUnavailable(
+            "The pinned host is busy at that time."
+            if pinned_host_id
+            else "No eligible host is free at that time."
+        )
+    # Never assigned sorts first; then least recently assigned; then by id.
+    free.sort(key=lambda host: (host.last_assigned_at or _NEVER, host.id))
+    return free
+
+
+def insert_with_first_free_host(booking: Booking, hosts: Iterable[TeamMember]) -> Booking:
+    """Insert ``booking`` with the first host the database accepts, or raise 409."""
+    for host in hosts:
+        booking.assigned_to = host
+        try:
+            with transaction.atomic():
+                booking.save(force_insert=True)
+        except IntegrityError as exc:
+            if not is_overlap_violation(exc):
+                raise
+            continue  # a concurrent booking took this host first: try the next one
+        return booking
+    booking.assigned_to = None
+    raise SlotUnavailable()
+
+
+def is_overlap_violation(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == OVERLAP_CONSTRAINT

@@ -1,0 +1,56 @@
+"""Build the attendee's emails: a text and HTML body from templates/, and an .ics part."""
+
+from datetime import UTC
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import timezone
+from icalendar import Calendar, Event
+
+from .models import EmailOutbox
+
+SUBJECTS = {
+    EmailOutbox.Kind.CONFIRMATION: "Confirmed: {name}",
+    EmailOutbox.Kind.AWAITING_CONFIRMATION: "Awaiting confirmation: {name}",
+    EmailOutbox.Kind.CANCELLATION: "Cancelled: {name}",
+}
+
+
+def booking_ics(booking, *, cancel: bool) -> bytes:
+    calendar = Calendar()
+    calendar.add("prodid", "-//Bookings//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancel else "REQUEST")
+    event = Event()
+    event.add("uid", booking.ical_uid)
+    event.add("sequence", booking.ical_sequence)
+    event.add("dtstamp", timezone.now().astimezone(UTC))
+    event.add("dtstart", booking.start_time.astimezone(UTC))
+    event.add("dtend", booking.end_time.astimezone(UTC))
+    event.add("summary", booking.event_type.name)
+    event.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    event.add("attendee", f"mailto:{booking.attendee_email}")
+    calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def booking_email_build(row: EmailOutbox) -> EmailMultiAlternatives:
+    booking = row.booking
+    cancel = row.kind == EmailOutbox.Kind.CANCELLATION
+    context = {"booking": booking, "event_type": booking.event_type, "kind": row.kind}
+    message = EmailMultiAlternatives(
+        subject=SUBJECTS[row.kind].format(name=booking.event_type.name),
+        body=render_to_string(f"notifications/{row.kind}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[row.to_email],
+        headers={"X-Booking-Id": booking.id},
+    )
+    message.attach_alternative(
+        render_to_string(f"notifications/{row.kind}.html", context), "text/html"
+    )
+    method = "CANCEL" if cancel else "REQUEST"
+    message.attach(
+        "invite.ics", booking_ics(booking, cancel=cancel), f"text/calendar; method={method}"
+    )
+    return message

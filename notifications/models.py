@@ -1,0 +1,55 @@
+from django.db import models
+from django.db.models import Q
+
+
+class EmailOutbox(models.Model):
+    """One email to send, written in the same transaction as the change that causes it.
+
+    A task is enqueued after commit; a periodic relay re-enqueues rows whose task was lost.
+    ``event_key`` is unique: one event is never queued, so never sent, twice.
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation"
+        AWAITING_CONFIRMATION = "awaiting_confirmation"
+        CANCELLATION = "cancellation"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"  # gave up after MAX_ATTEMPTS
+
+    booking = models.ForeignKey("bookings.Booking", on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    event_key = models.CharField(max_length=120, unique=True)
+    to_email = models.EmailField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "email (outbox)"
+        verbose_name_plural = "email outbox"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="outbox_pending_due",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sent", "failed"]), name="outbox_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="sent", sent_at__isnull=False) | ~Q(status="sent"),
+                name="outbox_sent_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_email} ({self.status})"

@@ -1,0 +1,80 @@
+"""The email outbox: queue in the caller's transaction, send from a task, relay what was lost."""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .emails import booking_email_build
+from .models import EmailOutbox
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+LEASE = timedelta(minutes=5)  # how long a worker owns a row it is sending
+RELAY_GRACE = timedelta(minutes=1)  # how long the after-commit task gets before the relay steps in
+
+
+def email_queue(*, booking, kind: str, event_key: str, to_email: str | None = None) -> EmailOutbox:
+    """Write the email row in the current transaction; enqueue its task once that commits."""
+    row = EmailOutbox.objects.create(
+        booking=booking,
+        kind=kind,
+        event_key=event_key,
+        to_email=to_email or booking.attendee_email,
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: email_dispatch(outbox_id=row.pk))
+    return row
+
+
+def email_dispatch(*, outbox_id: int) -> None:
+    """Hand the row to a worker. A broker that is down loses nothing: the relay retries."""
+    from .tasks import send_email_task
+
+    try:
+        send_email_task.delay(outbox_id=outbox_id)
+    except Exception:
+        logger.warning("Could not enqueue email %s; the relay will retry", outbox_id, exc_info=True)
+
+
+def email_send(*, outbox_id: int) -> bool:
+    """Send one queued email, at most once. Returns True when this call sent it."""
+    now = timezone.now()
+    # Claim the row: only one worker gets it, and only while it is pending and due.
+    claimed = EmailOutbox.objects.filter(
+        pk=outbox_id, status=EmailOutbox.Status.PENDING, next_attempt_at__lte=now
+    ).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
+    if not claimed:
+        return False
+    row = EmailOutbox.objects.select_related("booking", "booking__event_type").get(pk=outbox_id)
+    try:
+        booking_email_build(row).send()
+    except Exception as exc:
+        failed = row.attempts >= MAX_ATTEMPTS
+        EmailOutbox.objects.filter(pk=row.pk).update(
+            status=EmailOutbox.Status.FAILED if failed else EmailOutbox.Status.PENDING,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            next_attempt_at=now + timedelta(seconds=30 * 2 ** (row.attempts - 1)),
+        )
+        logger.warning("Email %s failed (attempt %s)", row.pk, row.attempts, exc_info=True)
+        return False
+    EmailOutbox.objects.filter(pk=row.pk).update(
+        status=EmailOutbox.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+    return True
+
+
+def email_relay(*, limit: int = 500) -> int:
+    """Re-enqueue pending rows whose task never ran (broker down, worker killed)."""
+    due = timezone.now() - RELAY_GRACE
+    ids = list(
+        EmailOutbox.objects.filter(status=EmailOutbox.Status.PENDING, next_attempt_at__lte=due)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for outbox_id in ids:
+        email_dispatch(outbox_id=outbox_id)
+    return len(ids)

@@ -1,0 +1,98 @@
+"""Concurrent creates on a real database: threads released together by a barrier.
+
+These run on PostgreSQL (the exclusion constraint and the unique key index decide) and on
+SQLite (IMMEDIATE transactions serialise writers), committing for real (transaction=True).
+"""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from bookings.models import Booking, EventType, IdempotencyKey
+from tests.factories import EventTypeFactory
+
+from .create_helpers import create_body, in_days, post_booking
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_together(count: int, request) -> list:
+    """Call ``request(i)`` from ``count`` threads released at once; return the responses."""
+    barrier = threading.Barrier(count)
+    responses: list = [None] * count
+    errors: list = []
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            responses[index] = request(index)
+        except Exception as exc:  # surfaced below, with the thread's own traceback
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return responses
+
+
+def _client(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def test_twenty_concurrent_creates_with_one_key_make_one_booking(api, event_type):
+    body = create_body(event_type, in_days(2))
+
+    responses = run_together(20, lambda i: post_booking(_client(api.secret), body, key="same"))
+
+    statuses = Counter(response.status_code for response in responses)
+    assert Booking.objects.count() == 1
+    assert statuses[201] == 1
+    assert set(statuses) <= {201, 200, 409}, statuses
+    created = next(r for r in responses if r.status_code == 201)
+    for response in responses:
+        if response.status_code == 200:
+            assert response.content == created.content[:-1] + b',"idempotent_replay":true}'
+        elif response.status_code == 409:
+            assert response.json()["error"]["code"] == "idempotency_request_in_progress"
+            assert response["Retry-After"] == "1"
+    assert IdempotencyKey.objects.get().booking_id == created.json()["booking"]["id"]
+
+
+def test_twenty_concurrent_creates_of_one_solo_slot_make_one_booking(api, team, hosts):
+    event_type = EventTypeFactory(
+        team=team, scheduling_type=EventType.SchedulingType.SOLO, hosts=hosts[:1]
+    )
+    body = create_body(event_type, in_days(2))
+
+    responses = run_together(20, lambda i: post_booking(_client(api.secret), body, key=f"k{i}"))
+
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {201: 1, 409: 19}, statuses
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
+        "slot_unavailable"
+    }
+    assert Booking.objects.count() == 1
+    # Only the success stored its key: the 19 failures left theirs free.
+    assert IdempotencyKey.objects.count() == 1
+
+
+def test_ten_concurrent_creates_of_one_round_robin_slot_fill_three_hosts(api, event_type, hosts):
+    body = create_body(event_type, in_days(2))
+
+    responses = run_together(10, lambda i: post_booking(_client(api.secret), body))
+
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {201: 3, 409: 7}, statuses
+    assigned = sorted(Booking.objects.values_list("assigned_to_id", flat=True))
+    assert assigned == sorted(host.id for host in hosts)
