@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q
 from django.db.models.functions import Lower
@@ -9,6 +12,8 @@ from django.utils import timezone
 from .ids import IdFactory
 
 ID_LENGTH = 40
+MAX_MINUTES = 24 * 60  # the longest duration, and the longest buffer on either side
+MAX_BLOCKED_SPAN = timedelta(minutes=3 * MAX_MINUTES)  # the most one booking can block
 
 
 class TsTzRange(Func):
@@ -143,9 +148,15 @@ class EventType(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100)
     description = models.TextField(blank=True)
-    duration = models.PositiveIntegerField(help_text="Minutes.")
-    buffer_before = models.PositiveIntegerField(default=0, help_text="Minutes.")
-    buffer_after = models.PositiveIntegerField(default=0, help_text="Minutes.")
+    duration = models.PositiveIntegerField(
+        help_text="Minutes.", validators=[MinValueValidator(1), MaxValueValidator(MAX_MINUTES)]
+    )
+    buffer_before = models.PositiveIntegerField(
+        default=0, help_text="Minutes.", validators=[MaxValueValidator(MAX_MINUTES)]
+    )
+    buffer_after = models.PositiveIntegerField(
+        default=0, help_text="Minutes.", validators=[MaxValueValidator(MAX_MINUTES)]
+    )
     minimum_booking_notice = models.PositiveIntegerField(default=0, help_text="Minutes.")
     scheduling_type = models.CharField(max_length=20, choices=SchedulingType.choices)
     requires_confirmation = models.BooleanField(default=False)
@@ -160,7 +171,12 @@ class EventType(models.Model):
                 fields=["team", "slug"], name="event_type_unique_slug_per_team"
             ),
             models.CheckConstraint(
-                condition=Q(duration__gt=0, duration__lte=24 * 60), name="event_type_duration_range"
+                condition=Q(duration__gt=0, duration__lte=MAX_MINUTES),
+                name="event_type_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(buffer_before__lte=MAX_MINUTES, buffer_after__lte=MAX_MINUTES),
+                name="event_type_buffers_range",
             ),
             models.CheckConstraint(
                 condition=Q(scheduling_type__in=["SOLO", "ROUND_ROBIN"]),

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
 from .errors import SlotUnavailable
-from .models import Booking, EventType, TeamMember
+from .models import MAX_BLOCKED_SPAN, Booking, EventType, TeamMember
 
 OVERLAP_CONSTRAINT = "booking_no_overlap_per_host"
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -33,6 +33,9 @@ def hosts_to_try(
     overlapping = Booking.objects.filter(
         assigned_to=OuterRef("pk"),
         status__in=Booking.Status.ACTIVE,
+        # The lower bound is implied by the other two (no booking blocks more than
+        # MAX_BLOCKED_SPAN) and turns a scan of the host's whole past into a short index range.
+        blocked_start__gt=blocked_start - MAX_BLOCKED_SPAN,
         blocked_start__lt=blocked_end,
         blocked_end__gt=blocked_start,
     )
