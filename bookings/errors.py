@@ -114,7 +114,12 @@ def envelope(code: str, message: str, details: dict | None = None) -> dict:
 
 def error_response(status_code: int, code: str, message: str, details: dict | None = None):
     """A plain Django response in the envelope, for errors raised outside DRF views."""
-    return JsonResponse(envelope(code, message, details), status=status_code)
+    return JsonResponse(
+        envelope(code, message, details),
+        status=status_code,
+        content_type="application/json; charset=utf-8",
+        json_dumps_params={"separators": (",", ":")},
+    )
 
 
 def _validation_details(detail) -> dict:
