@@ -125,6 +125,8 @@ class TeamMember(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint("team", Lower("email"), name="member_unique_email_per_team"),
+            # The target of the (assigned_to, team) foreign key of Booking: same team only.
+            models.UniqueConstraint(fields=["id", "team"], name="member_id_team_unique"),
         ]
 
     def __str__(self) -> str:
@@ -170,6 +172,8 @@ class EventType(models.Model):
             models.UniqueConstraint(
                 fields=["team", "slug"], name="event_type_unique_slug_per_team"
             ),
+            # The target of the (event_type, team) foreign key of Booking: same team only.
+            models.UniqueConstraint(fields=["id", "team"], name="event_type_id_team_unique"),
             models.CheckConstraint(
                 condition=Q(duration__gt=0, duration__lte=MAX_MINUTES),
                 name="event_type_duration_range",

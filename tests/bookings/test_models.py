@@ -98,3 +98,15 @@ def test_status_groups():
     assert {"DRAFT", "SCHEDULED", "PENDING_CONFIRMATION", "RESCHEDULED"} == Booking.Status.ACTIVE
     assert {"COMPLETED", "CANCELLED", "NO_SHOW"} == Booking.Status.TERMINAL
     assert set(Booking.Status.values) == Booking.Status.ACTIVE | Booking.Status.TERMINAL
+
+
+@pytest.mark.postgres
+def test_a_booking_cannot_use_another_teams_event_type_or_host(event_type, hosts, other_team):
+    from tests.factories import EventTypeFactory, TeamMemberFactory
+
+    foreign_host = TeamMemberFactory(team=other_team)
+    foreign_type = EventTypeFactory(team=other_team, hosts=[foreign_host])
+    with pytest.raises(IntegrityError, match="booking_host_same_team"), transaction.atomic():
+        BookingFactory(event_type=event_type, assigned_to=foreign_host)
+    with pytest.raises(IntegrityError, match="booking_event_type_same_team"), transaction.atomic():
+        BookingFactory(event_type=foreign_type, team=event_type.team, assigned_to=hosts[0])
