@@ -120,6 +120,11 @@ CACHES = {
     "default": env_cache("CACHE_URL")
     or {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bookings"}
 }
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # An unreachable cache must cost a request little: the rate limit then fails open.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    )
 
 # --- Email ----------------------------------------------------------------------------------
 
@@ -166,7 +171,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["bookings.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["bookings.auth.HasScope"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["bookings.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["bookings.renderers.Utf8JSONRenderer"],
     "EXCEPTION_HANDLER": "bookings.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
