@@ -35,13 +35,18 @@ def _query_params(request) -> dict[str, list[str]]:
     return {name: request.query_params.getlist(name) for name in request.query_params}
 
 
-def _parse_is_active(params: dict[str, list[str]]) -> bool | None:
-    errors = {name: ["Unknown parameter."] for name in params if name != "is_active"}
-    raw = params.get("is_active")
-    if raw is not None and raw not in (["true"], ["false"]):
-        errors["is_active"] = ["Must be true or false."]
+def _check_params(params: dict[str, list[str]], allowed: set[str]) -> None:
+    """A query parameter we do not know is a 400, never silently ignored."""
+    errors = {name: ["Unknown parameter."] for name in params if name not in allowed}
     if errors:
         raise ValidationError(errors)
+
+
+def _parse_is_active(params: dict[str, list[str]]) -> bool | None:
+    _check_params(params, {"is_active"})
+    raw = params.get("is_active")
+    if raw is not None and raw not in (["true"], ["false"]):
+        raise ValidationError({"is_active": ["Must be true or false."]})
     return None if raw is None else raw == ["true"]
 
 
@@ -168,9 +173,10 @@ class EventTypeListApi(ApiView):
     required_scopes = {"GET": Scope.EVENT_TYPES_READ}
 
     @extend_schema(
-        operation_id="event_types_list", responses={200: EventTypeListEnvelope, **_AUTH_ERRORS}
+        operation_id="event_types_list", responses={200: EventTypeListEnvelope, **_LIST_ERRORS}
     )
     def get(self, request):
+        _check_params(_query_params(request), allowed=set())
         event_types = selectors.event_type_list(team=request.user.team)
         return ok(event_types=EventTypeSerializer(event_types, many=True).data)
 

@@ -12,6 +12,8 @@ from .errors import error_response
 
 logger = logging.getLogger(__name__)
 
+JSON = "application/json; charset=utf-8"  # as every API response declares it
+
 
 def get_only(view):
     """GET and HEAD only. Anything else is a 405 in the error envelope (Django's own
@@ -32,7 +34,7 @@ def get_only(view):
 
 @get_only
 def healthz(request):
-    return JsonResponse({"success": True, "status": "ok"})
+    return JsonResponse({"success": True, "status": "ok"}, content_type=JSON)
 
 
 def _check_database() -> None:
@@ -76,5 +78,8 @@ def readyz(request):
                 },
             },
             status=503,
+            content_type=JSON,
         )
-    return JsonResponse({"success": True, "status": "ready", "checks": list(checks)})
+    return JsonResponse(
+        {"success": True, "status": "ready", "checks": list(checks)}, content_type=JSON
+    )

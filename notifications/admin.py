@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from bookings.admin import EstimatedCountPaginator
+
 from .models import EmailOutbox
 
 
@@ -10,6 +12,7 @@ class EmailOutboxAdmin(admin.ModelAdmin):
     search_fields = ["to_email", "=booking__id", "event_key"]
     raw_id_fields = ["booking"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = [f.name for f in EmailOutbox._meta.fields]
 
     def has_add_permission(self, request):
