@@ -1,0 +1,128 @@
+"""The OpenAPI document (valid, public) and the docs page (offline: local assets only)."""
+
+import re
+from io import StringIO
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+READ_OPERATIONS = {
+    ("/v1/bookings", "get"): "bookings_list",
+    ("/v1/bookings/{booking_id}", "get"): "bookings_retrieve",
+    ("/v1/event-types", "get"): "event_types_list",
+    ("/v1/event-types/{event_type_id}", "get"): "event_types_retrieve",
+    ("/v1/team/members", "get"): "team_members_list",
+    ("/v1/team/members/{member_id}", "get"): "team_members_retrieve",
+}
+ASSET = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+EXTERNAL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def schema_file(tmp_path_factory, django_db_blocker):
+    path = tmp_path_factory.mktemp("schema") / "openapi.yaml"
+    with django_db_blocker.unblock():
+        # Fails on any warning or an invalid OpenAPI document.
+        call_command(
+            "spectacular", "--validate", "--fail-on-warn", "--file", str(path), stderr=StringIO()
+        )
+    return yaml.safe_load(path.read_text())
+
+
+def test_schema_generates_and_validates_without_warnings(schema_file):
+    assert schema_file["openapi"].startswith("3.")
+    assert schema_file["info"]["title"] == "Bookings API"
+
+
+def test_schema_documents_every_read_endpoint(schema_file):
+    for (path, method), operation_id in READ_OPERATIONS.items():
+        operation = schema_file["paths"][path][method]
+        assert operation["operationId"] == operation_id
+        assert "200" in operation["responses"]
+        for status in ("401", "403", "429"):
+            assert status in operation["responses"], (path, status)
+
+
+def test_schema_documents_error_responses_with_the_envelope(schema_file):
+    ref = schema_file["paths"]["/v1/bookings/{booking_id}"]["get"]["responses"]["404"]
+    assert ref["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorEnvelope")
+    envelope = schema_file["components"]["schemas"]["ErrorEnvelope"]
+    assert set(envelope["properties"]) == {"success", "error"}
+
+
+def test_schema_documents_the_list_parameters(schema_file):
+    parameters = schema_file["paths"]["/v1/bookings"]["get"]["parameters"]
+
+    assert {p["name"] for p in parameters} >= {
+        "status",
+        "event_type_id",
+        "assigned_to_id",
+        "attendee_email",
+        "start_date",
+        "end_date",
+        "limit",
+        "cursor",
+    }
+
+
+def test_schema_documents_both_key_headers(schema_file):
+    schemes = schema_file["components"]["securitySchemes"]
+
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer sk_live_…",
+    }
+    assert schemes["apiKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+def test_schema_endpoint_needs_no_key():
+    response = Client().get("/v1/schema")
+
+    assert response.status_code == 200
+    document = yaml.safe_load(response.content)
+    assert document["openapi"].startswith("3.")
+    assert set(READ_OPERATIONS) <= {
+        (path, method) for path, item in document["paths"].items() for method in item
+    }
+
+
+def test_schema_as_json():
+    response = Client().get("/v1/schema?format=json")
+
+    assert response.status_code == 200
+    assert response.json()["paths"]["/v1/bookings"]["get"]["operationId"] == "bookings_list"
+
+
+def _assets(html: str) -> list[str]:
+    return ASSET.findall(html)
+
+
+def test_docs_page_is_public_and_uses_only_local_assets():
+    client = Client()
+    response = client.get("/docs")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assets = _assets(html)
+    assert assets, "the page loads its viewer from somewhere"
+    assert all(asset.startswith("/static/") for asset in assets), assets
+    assert not EXTERNAL.search(html), EXTERNAL.search(html)
+    assert "cdn" not in html.lower()
+    assert '"/v1/schema"' in html
+    # Offline means served by us: every asset answers here.
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_redoc_page_uses_only_local_assets():
+    response = Client().get("/docs/redoc")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert all(asset.startswith("/static/") for asset in _assets(html)), _assets(html)
+    assert not EXTERNAL.search(html)
