@@ -33,7 +33,9 @@ lint: $(STAMP)
 	DATABASE_URL= $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=bookings_project.settings.production DEBUG=false \
 	  SECRET_KEY=check-deploy-only-$$(printf 'x%.0s' {1..60})-not-a-real-secret \
-	  DATABASE_URL=$(PG_URL) $(PY) manage.py check --deploy --fail-level WARNING
+	  DATABASE_URL=$(PG_URL) ALLOWED_HOSTS=bookings.example CACHE_URL=redis://127.0.0.1:6379/1 \
+	  CELERY_BROKER_URL=redis://127.0.0.1:6379/0 EMAIL_URL=smtp://127.0.0.1:25 \
+	  $(PY) manage.py check --deploy --fail-level WARNING
 
 test-postgres: $(STAMP)
 	DATABASE_URL=$(PG_URL) TEST_WITH_REDIS=1 REDIS_TEST_URL=$(REDIS_TEST_URL) \

@@ -53,7 +53,7 @@ def prepare_database(env: dict) -> None:
 
 
 SETUP = """
-from bookings.auth import api_key_create
+from bookings.services import api_key_create
 from bookings.models import EventType, EventTypeHost, Team, TeamMember
 team = Team.objects.create(name="Bench", slug="bench")
 hosts = [TeamMember.objects.create(team=team, name=f"Host {i}", email=f"h{i}@bench.example")

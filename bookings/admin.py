@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.forms.models import BaseInlineFormSet
 from django.utils.functional import cached_property
 
-from .auth import ALL_SCOPES, api_key_create
+from .auth import ALL_SCOPES
 from .models import ApiKey, Booking, BookingHistory, EventType, EventTypeHost, Team, TeamMember
+from .services import api_key_create, api_key_revoke
 
 
 class EstimatedCountPaginator(Paginator):
@@ -97,7 +98,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = api_key_revoke(api_keys=queryset)
         self.message_user(request, f"Revoked {count} key(s).")
 
 
@@ -110,9 +111,33 @@ class TeamMemberAdmin(admin.ModelAdmin):
     autocomplete_fields = ["team"]
     readonly_fields = ["id", "created_at"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A member's bookings and host links belong to its team: it never moves.
+        return [*self.readonly_fields, "team"] if obj else self.readonly_fields
+
+
+class EventTypeHostFormSet(BaseInlineFormSet):
+    """Hosts come from the event type's team, and a SOLO event type has exactly one."""
+
+    def clean(self):
+        super().clean()
+        event_type = self.instance
+        members = [
+            form.cleaned_data["member"]
+            for form in self.forms
+            if form.cleaned_data.get("member") and not form.cleaned_data.get("DELETE")
+        ]
+        foreign = [member for member in members if member.team_id != event_type.team_id]
+        if foreign:
+            names = ", ".join(str(member) for member in foreign)
+            raise forms.ValidationError(f"Not members of this event type's team: {names}.")
+        if event_type.scheduling_type == EventType.SchedulingType.SOLO and len(members) != 1:
+            raise forms.ValidationError("A SOLO event type has exactly one host.")
+
 
 class EventTypeHostInline(admin.TabularInline):
     model = EventTypeHost
+    formset = EventTypeHostFormSet
     extra = 0
     raw_id_fields = ["member"]
 
@@ -126,6 +151,10 @@ class EventTypeAdmin(admin.ModelAdmin):
     autocomplete_fields = ["team"]
     readonly_fields = ["id", "created_at"]
     inlines = [EventTypeHostInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Its hosts and bookings belong to its team: an event type never moves.
+        return [*self.readonly_fields, "team"] if obj else self.readonly_fields
 
 
 class BookingHistoryInline(admin.TabularInline):

@@ -2,7 +2,6 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import ValidationError
 
 from . import selectors, services
 from .api_base import ApiView, ok
@@ -33,21 +32,6 @@ _LIST_ERRORS = {**_AUTH_ERRORS, 400: ErrorEnvelope}
 
 def _query_params(request) -> dict[str, list[str]]:
     return {name: request.query_params.getlist(name) for name in request.query_params}
-
-
-def _check_params(params: dict[str, list[str]], allowed: set[str]) -> None:
-    """A query parameter we do not know is a 400, never silently ignored."""
-    errors = {name: ["Unknown parameter."] for name in params if name not in allowed}
-    if errors:
-        raise ValidationError(errors)
-
-
-def _parse_is_active(params: dict[str, list[str]]) -> bool | None:
-    _check_params(params, {"is_active"})
-    raw = params.get("is_active")
-    if raw is not None and raw not in (["true"], ["false"]):
-        raise ValidationError({"is_active": ["Must be true or false."]})
-    return None if raw is None else raw == ["true"]
 
 
 def _created(booking) -> Result:
@@ -176,8 +160,9 @@ class EventTypeListApi(ApiView):
         operation_id="event_types_list", responses={200: EventTypeListEnvelope, **_LIST_ERRORS}
     )
     def get(self, request):
-        _check_params(_query_params(request), allowed=set())
-        event_types = selectors.event_type_list(team=request.user.team)
+        event_types = selectors.event_type_list(
+            team=request.user.team, params=_query_params(request)
+        )
         return ok(event_types=EventTypeSerializer(event_types, many=True).data)
 
 
@@ -201,8 +186,7 @@ class MemberListApi(ApiView):
         responses={200: MemberListEnvelope, **_LIST_ERRORS},
     )
     def get(self, request):
-        is_active = _parse_is_active(_query_params(request))
-        members = selectors.member_list(team=request.user.team, is_active=is_active)
+        members = selectors.member_list(team=request.user.team, params=_query_params(request))
         return ok(members=TeamMemberSerializer(members, many=True).data)
 
 

@@ -5,7 +5,6 @@ stored; the secret is shown once, when the key is created.
 """
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions, permissions
@@ -17,26 +16,6 @@ ALL_SCOPES: tuple[str, ...] = tuple(ApiKey.Scope.values)
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def api_key_create(
-    *, team: Team, name: str = "", scopes: list[str] | None = None, test: bool = False
-) -> tuple[ApiKey, str]:
-    """Create a key and return it with its secret: the only time the secret is known."""
-    scopes = list(ALL_SCOPES) if scopes is None else list(dict.fromkeys(scopes))
-    unknown = sorted(set(scopes) - set(ALL_SCOPES))
-    if unknown or not scopes:
-        raise ValueError(f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}")
-    secret = f"sk_{'test' if test else 'live'}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(
-        team=team,
-        name=name,
-        prefix=secret[:12],
-        key_hash=hash_key(secret),
-        scopes=scopes,
-        is_test=test,
-    )
-    return key, secret
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,11 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    elif isinstance(exc, OperationalError) and "database is locked" in str(exc):
-        # SQLite only: another writer held the database past the busy timeout.
+    elif isinstance(exc, OperationalError) and (
+        getattr(exc.__cause__, "sqlstate", None) == "55P03" or "database is locked" in str(exc)
+    ):
+        # Another transaction held a row (PostgreSQL's lock_timeout) or the whole database
+        # (SQLite's busy timeout) for too long: not the client's fault, and worth a retry.
         exc = ServiceBusy(headers={"Retry-After": "1"})
 
     if not isinstance(exc, exceptions.APIException):

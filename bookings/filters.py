@@ -85,16 +85,19 @@ class DateOrTimeField(_StrictField):
             moment = parse_datetime(value) if _DATETIME.match(value) else None
         except ValueError:
             moment = day = None
-        if moment is not None:
-            if moment.tzinfo is None:
-                raise forms.ValidationError("A time must carry an offset ('Z' or '+02:00').")
-            return moment.astimezone(UTC)
-        if day is None:
-            raise forms.ValidationError(
-                "Expected an ISO 8601 date (2026-12-01) or time with offset."
-            )
-        start = datetime.combine(day, time.min, tzinfo=UTC)
-        return start + timedelta(days=1) if self.bound == "end" else start
+        try:
+            if moment is not None:
+                if moment.tzinfo is None:
+                    raise forms.ValidationError("A time must carry an offset ('Z' or '+02:00').")
+                return moment.astimezone(UTC)
+            if day is None:
+                raise forms.ValidationError(
+                    "Expected an ISO 8601 date (2026-12-01) or time with offset."
+                )
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            return start + timedelta(days=1) if self.bound == "end" else start
+        except OverflowError:
+            raise forms.ValidationError("Out of the supported range of dates.") from None
 
 
 class _FieldFilter(django_filters.Filter):

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from .errors import IdempotencyKeyReused, IdempotencyRequestInProgress, InvalidIdempotencyKey
 from .models import IdempotencyKey, Team
+from .routing import is_lock_timeout
 
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -57,7 +58,7 @@ def idempotency_key_parse(raw: str | None) -> str | None:
 
 def request_fingerprint(*, endpoint: str, payload) -> str:
     """Endpoint plus canonical JSON of the body: key order and white space do not matter."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
 
 
@@ -75,12 +76,6 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> HttpResponse:
         content_type=JSON_CONTENT_TYPE,
         headers=headers,
     )
-
-
-def _is_lock_timeout(exc: OperationalError) -> bool:
-    cause = exc.__cause__
-    sqlstate = getattr(cause, "sqlstate", None)
-    return sqlstate == "55P03" or "database is locked" in str(exc)
 
 
 def idempotent_call(
@@ -110,40 +105,34 @@ def idempotent_call(
         if row is not None and row.expires_at > now:
             return _replay(row, fingerprint)
         prepared = prepare()
-        try:
-            with transaction.atomic():
-                if row is not None:  # expired: the key is new again
-                    IdempotencyKey.objects.filter(pk=row.pk).delete()
-                try:
-                    with transaction.atomic():
-                        claim = IdempotencyKey.objects.create(
-                            team=team,
-                            key=key,
-                            fingerprint=fingerprint,
-                            created_at=now,
-                            expires_at=now + KEY_TTL,
-                        )
-                except IntegrityError:
-                    # Another request with this key committed while we waited: replay it.
-                    continue
-                result = produce(prepared)
-                claim.response_status = result.status
-                claim.response_body = result.body
-                claim.response_location = result.headers.get("Location", "")
-                claim.booking_id = result.booking_id
-                claim.save(
-                    update_fields=[
-                        "response_status",
-                        "response_body",
-                        "response_location",
-                        "booking",
-                    ]
-                )
-                return result.response()
-        except OperationalError as exc:
-            if _is_lock_timeout(exc):
-                raise IdempotencyRequestInProgress(headers={"Retry-After": "1"}) from None
-            raise
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    if row is not None:  # expired: the key is new again
+                        IdempotencyKey.objects.filter(pk=row.pk).delete()
+                    claim = IdempotencyKey.objects.create(
+                        team=team,
+                        key=key,
+                        fingerprint=fingerprint,
+                        created_at=now,
+                        expires_at=now + KEY_TTL,
+                    )
+            except IntegrityError:
+                # Another request with this key committed while we waited: replay it.
+                continue
+            except OperationalError as exc:
+                if is_lock_timeout(exc):  # the first request is still running
+                    raise IdempotencyRequestInProgress(headers={"Retry-After": "1"}) from None
+                raise
+            result = produce(prepared)
+            claim.response_status = result.status
+            claim.response_body = result.body
+            claim.response_location = result.headers.get("Location", "")
+            claim.booking_id = result.booking_id
+            claim.save(
+                update_fields=["response_status", "response_body", "response_location", "booking"]
+            )
+            return result.response()
     raise IdempotencyRequestInProgress(headers={"Retry-After": "1"})
 
 

@@ -1,57 +1,19 @@
 from datetime import timedelta
 
-from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
+from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .db import PostgresExclusionConstraint, TsTzRange
 from .ids import IdFactory
 
 ID_LENGTH = 40
 MAX_MINUTES = 24 * 60  # the longest duration, and the longest buffer on either side
 MAX_BLOCKED_SPAN = timedelta(minutes=3 * MAX_MINUTES)  # the most one booking can block
-
-
-class TsTzRange(Func):
-    function = "TSTZRANGE"
-    output_field = DateTimeRangeField()
-
-
-class PostgresExclusionConstraint(ExclusionConstraint):
-    """An exclusion constraint that exists on PostgreSQL and is a no-op elsewhere.
-
-    SQLite has no exclusion constraints; there the same invariant is kept by serialised write
-    transactions (``transaction_mode=IMMEDIATE``) and the check in ``bookings.routing``.
-    """
-
-    def _is_postgres(self, schema_editor) -> bool:
-        return schema_editor.connection.vendor == "postgresql"
-
-    def constraint_sql(self, model, schema_editor):
-        return (
-            super().constraint_sql(model, schema_editor)
-            if self._is_postgres(schema_editor)
-            else None
-        )
-
-    def create_sql(self, model, schema_editor):
-        return (
-            super().create_sql(model, schema_editor) if self._is_postgres(schema_editor) else None
-        )
-
-    def remove_sql(self, model, schema_editor):
-        return (
-            super().remove_sql(model, schema_editor) if self._is_postgres(schema_editor) else None
-        )
-
-    def validate(self, model, instance, exclude=None, using="default"):
-        # Overlaps are checked by the routing service and refused by the database; model
-        # validation (admin forms) does not re-run a range query of its own.
-        return
 
 
 class Team(models.Model):
@@ -197,7 +159,7 @@ class EventTypeHost(models.Model):
     member = models.ForeignKey(TeamMember, on_delete=models.CASCADE, related_name="host_links")
 
     class Meta:
-        ordering = ["member_id"]
+        ordering = ["id"]  # the order hosts were added: a SOLO event type's host is the first
         constraints = [
             models.UniqueConstraint(fields=["event_type", "member"], name="event_type_host_unique"),
         ]

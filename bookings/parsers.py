@@ -1,3 +1,6 @@
+import json
+import math
+
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -5,30 +8,61 @@ MAX_DEPTH = 32
 
 
 class StrictJSONParser(JSONParser):
-    """DRF's strict JSON parser (no NaN/Infinity), refusing documents nested too deeply.
+    """The one gate for request bodies: JSON that every later step can store and re-encode.
 
-    Deep nesting would otherwise end in a RecursionError — here or in any later json.dumps —
-    which a client could turn into a 500 with a few kilobytes of brackets.
+    Refused with 400: NaN/Infinity and numbers that overflow to them (``1e400``), strings with
+    NUL (PostgreSQL's jsonb cannot hold it) or lone surrogates (not encodable as UTF-8), and
+    documents nested more than MAX_DEPTH levels (a RecursionError here or in any later
+    json.dumps would otherwise be a 500).
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", "utf-8")
         try:
-            data = super().parse(stream, media_type, parser_context)
+            text = stream.read().decode(encoding)
+            data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
         except RecursionError:
             raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.") from None
-        if _depth(data) > MAX_DEPTH:
-            raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        _check(data)
         return data
 
 
-def _depth(value) -> int:
-    """Nesting depth, computed without recursion."""
-    deepest, stack = 0, [(value, 1)]
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_string(value: str) -> None:
+    if "\x00" in value:
+        raise ParseError("JSON strings must not contain NUL (\\u0000).")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParseError("JSON strings must be valid Unicode (no lone surrogates).") from None
+
+
+def _check(value) -> None:
+    """Depth and string checks, without recursion."""
+    stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_string(item)
+            continue
         if isinstance(item, dict):
+            for key in item:
+                _check_string(key)
             item = list(item.values())
         if isinstance(item, list):
-            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.")
             stack.extend((child, depth + 1) for child in item)
-    return deepest

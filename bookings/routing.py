@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
 from .errors import SlotUnavailable
@@ -45,12 +45,13 @@ def hosts_to_try(
         .values("created_at")[:1]
     )
     hosts = list(
-        TeamMember.objects.filter(host_links__event_type=event_type, is_active=True)
+        TeamMember.objects.filter(host_links__event_type=event_type, team_id=event_type.team_id)
         .annotate(is_busy=Exists(overlapping), last_assigned_at=Subquery(last_assigned))
         .order_by("host_links__id")
     )
     if event_type.scheduling_type == EventType.SchedulingType.SOLO:
-        hosts = hosts[:1]
+        hosts = hosts[:1]  # the one host, even if inactive: then nobody takes the booking
+    hosts = [host for host in hosts if host.is_active]
 
     if pinned_host_id is not None:
         hosts = [host for host in hosts if host.id == pinned_host_id]
@@ -81,9 +82,20 @@ def insert_with_first_free_host(booking: Booking, hosts: Iterable[TeamMember]) -
             if not is_overlap_violation(exc):
                 raise
             continue  # a concurrent booking took this host first: try the next one
+        except OperationalError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            # Another transaction still holds an overlapping booking of this host and has
+            # not finished within the lock timeout: as good as busy.
+            continue
         return booking
     booking.assigned_to = None
     raise SlotUnavailable()
+
+
+def is_lock_timeout(exc: OperationalError) -> bool:
+    """PostgreSQL's lock_timeout (55P03), or SQLite's busy timeout."""
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03" or "database is locked" in str(exc)
 
 
 def is_overlap_violation(exc: IntegrityError) -> bool:

@@ -7,29 +7,40 @@ from rest_framework.exceptions import ValidationError
 
 from .errors import NotFound
 from .filters import LIST_PARAMETERS, BookingFilter
+from .ids import is_valid_id
 from .models import Booking, BookingHistory, EventType, Team, TeamMember
 from .pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_paginate
 
 
-def _get(queryset: QuerySet, pk: str, what: str):
+def _get(queryset: QuerySet, pk: str, prefix: str, what: str):
+    # A string that is not one of our ids cannot name a row: no query (and no NUL byte
+    # or other oddity ever reaches the database).
+    if not is_valid_id(pk, prefix):
+        raise NotFound(f"{what} not found.")
     try:
         return queryset.get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError):
+    except queryset.model.DoesNotExist:
         raise NotFound(f"{what} not found.") from None
 
 
+def _query_errors(params: Mapping[str, list[str]], allowed: frozenset | set) -> dict:
+    """Unknown or repeated query parameters: a 400, never silently ignored."""
+    errors = {}
+    for name, values in params.items():
+        if name not in allowed:
+            errors[name] = ["Unknown parameter."]
+        elif len(values) > 1:
+            errors[name] = ["Give this parameter once (several statuses go comma-separated)."]
+    return errors
+
+
 def booking_get(*, team: Team, booking_id: str) -> Booking:
-    return _get(Booking.objects.filter(team=team), booking_id, "Booking")
+    return _get(Booking.objects.filter(team=team), booking_id, "bkg", "Booking")
 
 
 def booking_list(*, team: Team, params: Mapping[str, list[str]]) -> Page:
     """One page of the team's bookings. ``params`` is the query string, validated here."""
-    errors = {}
-    for name, values in params.items():
-        if name not in LIST_PARAMETERS:
-            errors[name] = ["Unknown parameter."]
-        elif len(values) > 1:
-            errors[name] = ["Give this parameter once (several statuses go comma-separated)."]
+    errors = _query_errors(params, LIST_PARAMETERS)
     single = {name: values[-1] for name, values in params.items()}
     limit = _parse_limit(single.get("limit"), errors)
     cursor = single.get("cursor")
@@ -56,20 +67,35 @@ def booking_history_list(*, booking: Booking) -> QuerySet[BookingHistory]:
     return BookingHistory.objects.filter(booking=booking).order_by("at", "id")
 
 
-def event_type_list(*, team: Team) -> QuerySet[EventType]:
+def event_type_list(
+    *, team: Team, params: Mapping[str, list[str]] | None = None
+) -> QuerySet[EventType]:
+    errors = _query_errors(params or {}, allowed=set())
+    if errors:
+        raise ValidationError(errors)
     return EventType.objects.filter(team=team).prefetch_related("host_links").order_by("id")
 
 
 def event_type_get(*, team: Team, event_type_id: str) -> EventType:
-    return _get(event_type_list(team=team), event_type_id, "Event type")
+    return _get(event_type_list(team=team), event_type_id, "evt", "Event type")
 
 
-def member_list(*, team: Team, is_active: bool | None = None) -> QuerySet[TeamMember]:
+def member_list(
+    *, team: Team, params: Mapping[str, list[str]] | None = None
+) -> QuerySet[TeamMember]:
+    """All members, active or not; ``?is_active=true|false`` filters."""
+    params = params or {}
+    errors = _query_errors(params, allowed={"is_active"})
+    raw = params.get("is_active")
+    if raw is not None and raw[-1] not in ("true", "false"):
+        errors.setdefault("is_active", ["Must be true or false."])
+    if errors:
+        raise ValidationError(errors)
     members = TeamMember.objects.filter(team=team).order_by("id")
-    if is_active is not None:
-        members = members.filter(is_active=is_active)
+    if raw is not None:
+        members = members.filter(is_active=raw[-1] == "true")
     return members
 
 
 def member_get(*, team: Team, member_id: str) -> TeamMember:
-    return _get(member_list(team=team), member_id, "Team member")
+    return _get(TeamMember.objects.filter(team=team), member_id, "mem", "Team member")

@@ -1,5 +1,7 @@
 """Writes. Every change to a booking is one of these functions, whoever asks for it."""
 
+import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,13 +12,42 @@ from django.utils import timezone
 from notifications.models import EmailOutbox
 from notifications.services import email_queue
 
+from .auth import ALL_SCOPES, hash_key
 from .ids import ulid
-from .models import Booking, BookingHistory, EventType, Team
+from .models import ApiKey, Booking, BookingHistory, EventType, Team
 from .routing import hosts_to_try, insert_with_first_free_host
 
 # How far ahead a booking may be made: a scheduling horizon, and a guard against dates so far
 # away that adding a duration overflows.
 BOOKING_HORIZON = timedelta(days=5 * 366)
+
+
+def api_key_create(
+    *, team: Team, name: str = "", scopes: list[str] | None = None, test: bool = False
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret: the only time the secret is known."""
+    scopes = list(ALL_SCOPES) if scopes is None else list(dict.fromkeys(scopes))
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown or not scopes:
+        raise ValueError(f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}")
+    secret = f"sk_{'test' if test else 'live'}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        team=team,
+        name=name,
+        prefix=secret[:12],
+        key_hash=hash_key(secret),
+        scopes=scopes,
+        is_test=test,
+    )
+    return key, secret
+
+
+def api_key_revoke(*, api_keys: Iterable[ApiKey]) -> int:
+    """Revoke keys at once; a key revoked before keeps its first revocation time."""
+    ids = [key.pk for key in api_keys]
+    return ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 @dataclass(frozen=True)

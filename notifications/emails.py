@@ -1,6 +1,7 @@
 """Build the attendee's emails: a text and HTML body from templates/, and an .ics part."""
 
 from datetime import UTC
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -30,6 +31,8 @@ def booking_ics(booking, *, cancel: bool) -> bytes:
     event.add("dtend", booking.end_time.astimezone(UTC))
     event.add("summary", booking.event_type.name)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    # RFC 5546: a REQUEST or CANCEL names its organizer, or calendars may ignore it.
+    event.add("organizer", f"mailto:{parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
     event.add("attendee", f"mailto:{booking.attendee_email}")
     calendar.add_component(event)
     return calendar.to_ical()

@@ -9,7 +9,7 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from bookings.auth import api_key_create
+from bookings.services import api_key_create
 
 from .factories import EventTypeFactory, TeamFactory, TeamMemberFactory
 

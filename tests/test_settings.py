@@ -33,6 +33,15 @@ OURS = (
     "DJANGO_SETTINGS_MODULE",
 )
 
+PRODUCTION = {
+    "SECRET_KEY": GOOD_SECRET,
+    "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+    "ALLOWED_HOSTS": "bookings.example",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "EMAIL_URL": "smtp://mail.example:25",
+}
+
 # name: (settings module, environment, the variable the failure must name or None for success)
 START_UPS = {
     "debug-maybe": ("test", {"DEBUG": "maybe"}, "DEBUG"),
@@ -66,6 +75,23 @@ START_UPS = {
         "SECRET_KEY",
     ),
     "production-sqlite": ("production", {"SECRET_KEY": GOOD_SECRET}, "DATABASE_URL"),
+    "production-no-allowed-hosts": (
+        "production",
+        {**PRODUCTION, "ALLOWED_HOSTS": ""},
+        "ALLOWED_HOSTS",
+    ),
+    "production-memory-cache": ("production", {**PRODUCTION, "CACHE_URL": ""}, "CACHE_URL"),
+    "production-no-broker": (
+        "production",
+        {**PRODUCTION, "CELERY_BROKER_URL": ""},
+        "CELERY_BROKER_URL",
+    ),
+    "production-console-email": (
+        "production",
+        {**PRODUCTION, "EMAIL_URL": "consolemail://"},
+        "EMAIL_URL",
+    ),
+    "production-good": ("production", PRODUCTION, None),
     "good-values": (
         "local",
         {
@@ -128,6 +154,17 @@ def test_good_values_are_parsed(start_ups):
     assert debug == "False"
     assert rate == "7"
     assert hosts == "['api.example', 'admin.example']"
+    assert database == "django.db.backends.postgresql"
+    assert cache == "django.core.cache.backends.redis.RedisCache"
+    assert email == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_production_starts_with_every_required_variable(start_ups):
+    result = start_ups["production-good"]
+
+    assert result.returncode == 0, result.stderr
+    debug, _, hosts, database, cache, email = result.stdout.strip().split("|")
+    assert (debug, hosts) == ("False", "['bookings.example']")
     assert database == "django.db.backends.postgresql"
     assert cache == "django.core.cache.backends.redis.RedisCache"
     assert email == "django.core.mail.backends.smtp.EmailBackend"

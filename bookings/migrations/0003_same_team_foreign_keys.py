@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from bookings.migration_operations import PostgresOnlySQL
+from bookings.db import PostgresOnlySQL
 
 
 class Migration(migrations.Migration):

@@ -112,7 +112,6 @@ else:
     _database.setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={_lock_timeout_ms}"
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-ATOMIC_REQUESTS = False
 
 # --- Cache (rate-limit counters) ------------------------------------------------------------
 
@@ -133,6 +132,7 @@ _email = env_email("EMAIL_URL") or {
 }
 globals().update(_email)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Bookings <bookings@localhost>")
+EMAIL_TIMEOUT = 10  # seconds: a hung SMTP server must not hold a worker (or a request) forever
 
 # --- Celery ---------------------------------------------------------------------------------
 

@@ -7,8 +7,13 @@ message naming the variable that is missing or malformed.
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATA_DIR, DATABASES
-from .env import env_bool, env_int, env_str
+from .base import CACHES, CELERY_TASK_ALWAYS_EAGER, DATA_DIR, DATABASES, EMAIL_BACKEND
+from .env import env_bool, env_int, env_list, env_str
+
+
+def _required(name: str):
+    raise ImproperlyConfigured(f"Environment variable {name} is required.")
+
 
 DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -16,6 +21,15 @@ if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise ImproperlyConfigured("Environment variable SECRET_KEY must be 50+ random characters.")
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Environment variable DATABASE_URL must point at PostgreSQL.")
+# No silent fallback to the development backends: per-process rate-limit counters, emails
+# sent inside the request, or on the console, are not a production service.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=None) or _required("ALLOWED_HOSTS")
+if CACHES["default"]["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
+    raise ImproperlyConfigured("Environment variable CACHE_URL must point at Redis (redis://).")
+if CELERY_TASK_ALWAYS_EAGER:
+    raise ImproperlyConfigured("Environment variable CELERY_BROKER_URL is required (redis://).")
+if EMAIL_BACKEND != "django.core.mail.backends.smtp.EmailBackend":
+    raise ImproperlyConfigured("Environment variable EMAIL_URL must be an smtp:// URL.")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)

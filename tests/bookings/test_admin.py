@@ -14,8 +14,9 @@ from django.utils.html import escape
 from rest_framework.test import APIClient
 
 from bookings.admin import EstimatedCountPaginator
-from bookings.auth import api_key_create, hash_key
+from bookings.auth import hash_key
 from bookings.models import ApiKey, Booking, BookingHistory
+from bookings.services import api_key_create
 from tests.factories import (
     BookingFactory,
     EventTypeFactory,

@@ -4,9 +4,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bookings.auth import ALL_SCOPES, api_key_create, hash_key
+from bookings.auth import ALL_SCOPES, hash_key
 from bookings.ids import new_id
 from bookings.models import ApiKey
+from bookings.services import api_key_create
 from tests.assertions import assert_error, assert_ok
 from tests.conftest import make_client
 from tests.factories import BookingFactory, TeamMemberFactory

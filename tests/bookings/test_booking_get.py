@@ -211,3 +211,21 @@ def test_get_not_found_takes_two_queries(api, django_assert_num_queries):
     with django_assert_num_queries(2):
         response = api.get(f"/v1/bookings/{new_id('bkg')}")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/bookings/bkg_%00",
+        "/v1/event-types/evt_%00",
+        "/v1/team/members/mem_%00",
+        "/v1/bookings/%F0%9F%92%A5",
+        "/v1/bookings/" + "x" * 500,
+    ],
+)
+def test_ids_that_are_not_ours_are_404_without_a_query(api, path, django_assert_num_queries):
+    from tests.assertions import assert_error
+
+    with django_assert_num_queries(1):  # the key look-up only
+        response = api.get(path)
+    assert_error(response, 404, "not_found")

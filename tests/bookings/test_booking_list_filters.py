@@ -428,3 +428,18 @@ def test_rejected_filters_touch_only_the_key(api, django_assert_num_queries):
     with django_assert_num_queries(1):
         response = api.get("/v1/bookings", {"status": "nope"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "end_date=9999-12-31",
+        "start_date=0001-01-01T00:00:00%2B01:00",
+        "end_date=9999-12-31T23:59:59-01:00",
+    ],
+)
+def test_dates_at_the_edge_of_the_calendar_are_400(api, query):
+    from tests.assertions import assert_error
+
+    response = api.get(f"/v1/bookings?{query}")
+    assert_error(response, 400, "validation_error")

@@ -85,9 +85,36 @@ def test_any_json_document_is_answered_without_a_500(api, body):
         b"",
         b"[" * 10000,
         b'{"metadata": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+        b"[" * 50000 + b"]" * 50000,
+        b'{"custom_fields": {"x": 1e400}}',
+        b'{"custom_fields": {"x": -1e400}}',
+        b'{"custom_fields": {"a": "x\\u0000"}}',
+        b'{"custom_fields": {"x\\u0000": 1}}',
+        b'{"custom_fields": {"x": "\\ud800"}}',
+        b'{"attendee": {"name": "\\udfff"}}',
     ],
 )
 def test_bodies_that_are_not_strict_json_are_400(api, raw):
     response = api.post("/v1/bookings", raw, content_type="application/json")
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "requested_time",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00", "9999-12-31T23:59:59Z"],
+)
+def test_times_at_the_edge_of_the_calendar_are_400(api, event_type, requested_time):
+    body = create_body(event_type, in_days(2), requested_time=requested_time)
+    response = post_booking(api, body, key="edge")
+    assert response.status_code == 400, response.content
+    assert "requested_time" in response.json()["error"]["details"]
+
+
+def test_a_body_that_cannot_be_encoded_is_400_even_with_a_key(api, event_type):
+    raw = b'{"event_type_id": "' + event_type.id.encode() + b'", "metadata": {"x": "\\ud800"}}'
+    response = api.post(
+        "/v1/bookings", raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert response.status_code == 400, response.content
+    assert not Booking.objects.exists()

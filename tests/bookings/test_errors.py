@@ -281,3 +281,10 @@ def test_error_responses_are_json(api):
     ):
         assert response["Content-Type"].startswith("application/json")
         assert response.json()["success"] is False
+
+
+@pytest.mark.parametrize("path", ["/v1/bookings", "/v1/event-types", "/v1/team/members"])
+def test_options_is_405_in_the_envelope(api, path):
+    from tests.assertions import assert_error
+
+    assert_error(api.options(path), 405, "method_not_allowed")

@@ -15,7 +15,7 @@ import redis
 import requests
 from django.db import connection
 
-from bookings.auth import api_key_create
+from bookings.services import api_key_create
 from notifications.models import EmailOutbox
 
 from ..bookings.create_helpers import create_body, in_days

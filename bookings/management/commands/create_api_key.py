@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from bookings.auth import ALL_SCOPES, api_key_create
+from bookings.auth import ALL_SCOPES
 from bookings.models import Team
+from bookings.services import api_key_create
 
 
 class Command(BaseCommand):

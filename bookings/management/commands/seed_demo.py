@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from bookings.auth import api_key_create
 from bookings.models import EventType, EventTypeHost, Team, TeamMember
+from bookings.services import api_key_create
 
 TEAMS = [
     {

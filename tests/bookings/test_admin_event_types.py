@@ -1,0 +1,98 @@
+"""Staff edit event types and their hosts in the admin, within the rules routing relies on."""
+
+import pytest
+
+from bookings.models import EventType, EventTypeHost
+from tests.factories import EventTypeFactory, TeamMemberFactory
+
+from .create_helpers import create_body, in_days, post_booking
+
+pytestmark = pytest.mark.django_db
+
+
+def _form(team, members, scheduling_type="ROUND_ROBIN", slug="new-type") -> dict:
+    data = {
+        "team": team.id,
+        "name": "New type",
+        "slug": slug,
+        "description": "",
+        "duration": 30,
+        "buffer_before": 0,
+        "buffer_after": 0,
+        "minimum_booking_notice": 0,
+        "scheduling_type": scheduling_type,
+        "is_active": "on",
+        "host_links-TOTAL_FORMS": len(members),
+        "host_links-INITIAL_FORMS": 0,
+        "host_links-MIN_NUM_FORMS": 0,
+        "host_links-MAX_NUM_FORMS": 1000,
+    }
+    for index, member in enumerate(members):
+        data[f"host_links-{index}-member"] = member.id
+    return data
+
+
+def test_staff_add_an_event_type_with_hosts(admin_client, team, hosts):
+    response = admin_client.post("/admin/bookings/eventtype/add/", _form(team, hosts))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event_type = EventType.objects.get(slug="new-type")
+    assert list(event_type.host_links.values_list("member_id", flat=True)) == [h.id for h in hosts]
+
+
+def test_a_host_from_another_team_is_refused(admin_client, team, hosts, other_team):
+    stranger = TeamMemberFactory(team=other_team)
+    response = admin_client.post(
+        "/admin/bookings/eventtype/add/", _form(team, [hosts[0], stranger])
+    )
+    assert response.status_code == 200
+    assert "Not members of this event type" in response.content.decode()
+    assert not EventType.objects.filter(slug="new-type").exists()
+
+
+@pytest.mark.parametrize("count", [0, 2])
+def test_a_solo_event_type_has_exactly_one_host(admin_client, team, hosts, count):
+    response = admin_client.post(
+        "/admin/bookings/eventtype/add/", _form(team, hosts[:count], scheduling_type="SOLO")
+    )
+    assert response.status_code == 200
+    assert "exactly one host" in response.content.decode()
+    assert not EventType.objects.filter(slug="new-type").exists()
+
+
+def test_team_cannot_be_changed_on_a_member_or_an_event_type(admin_client, event_type, hosts):
+    for url in (
+        f"/admin/bookings/teammember/{hosts[0].pk}/change/",
+        f"/admin/bookings/eventtype/{event_type.pk}/change/",
+    ):
+        page = admin_client.get(url).content.decode()
+        assert 'name="team"' not in page, url
+
+
+def test_a_solo_event_type_with_an_inactive_host_takes_no_booking(api, team, hosts):
+    """Its one host is the first one added; inactive, nobody else steps in."""
+    event_type = EventTypeFactory(team=team, scheduling_type="SOLO", hosts=hosts[:2])
+    hosts[0].is_active = False
+    hosts[0].save()
+    response = post_booking(api, create_body(event_type, in_days(2)))
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "slot_unavailable"
+
+
+def test_a_host_linked_from_another_team_is_never_assigned(api, team, hosts, other_team):
+    event_type = EventTypeFactory(team=team, hosts=hosts[:1])
+    EventTypeHost.objects.create(event_type=event_type, member=TeamMemberFactory(team=other_team))
+    start = in_days(2)
+    first = post_booking(api, create_body(event_type, start))
+    assert first.json()["booking"]["assigned_to_id"] == hosts[0].id
+    second = post_booking(api, create_body(event_type, start))
+    assert second.status_code == 409, second.content
+
+
+def test_host_ids_are_in_the_order_hosts_were_added(api, team, hosts):
+    reversed_hosts = list(reversed(hosts))
+    event_type = EventTypeFactory(team=team, scheduling_type="SOLO", hosts=reversed_hosts[:1])
+    EventTypeHost.objects.create(event_type=event_type, member=reversed_hosts[1])
+    body = api.get(f"/v1/event-types/{event_type.id}").json()
+    assert body["event_type"]["host_ids"] == [reversed_hosts[0].id, reversed_hosts[1].id]
+    booking = post_booking(api, create_body(event_type, in_days(2))).json()["booking"]
+    assert booking["assigned_to_id"] == reversed_hosts[0].id
