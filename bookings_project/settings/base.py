@@ -146,9 +146,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
-# Publishing happens after commit, inside the request: fail fast when the broker is down.
-# Nothing is lost: the outbox row stays pending and the relay enqueues it later.
+# Publishing happens after commit, inside the request: fail fast when the broker is down
+# (one quick reconnect, not kombu's default of several seconds of retries). Nothing is lost:
+# the outbox row stays pending and the relay enqueues it later.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {

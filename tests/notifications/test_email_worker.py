@@ -198,7 +198,7 @@ def test_broker_down_loses_nothing_the_relay_sends_it_later(
     started = time.monotonic()
     response = _post(base_url, secret, create_body(event_type, in_days(2)))
     assert response.status_code == 201, response.text
-    assert time.monotonic() - started < 10  # the API keeps answering
+    assert time.monotonic() - started < 3  # the API keeps answering, without waiting on it
     booking_id = response.json()["booking"]["id"]
     row = EmailOutbox.objects.get(booking_id=booking_id)
     assert (row.status, row.attempts) == ("pending", 0)
