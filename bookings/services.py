@@ -70,12 +70,14 @@ class Attendee:
     timezone: str = ""
 
 
-def _history(booking: Booking, *, action: str, actor: Actor, from_status="", changes=None):
+def _history(
+    booking: Booking, *, action: str, actor: Actor, from_status="", to_status=None, changes=None
+) -> BookingHistory:
     return BookingHistory(
         booking=booking,
         action=action,
         from_status=from_status,
-        to_status=booking.status,
+        to_status=to_status or booking.status,
         actor_type=actor.type,
         actor_id=actor.id,
         changes=changes or {},
@@ -166,8 +168,7 @@ def booking_create(
     )
     insert_with_first_free_host(booking, hosts)
 
-    created = _history(booking, action="created", actor=actor, changes={})
-    created.to_status = Booking.Status.DRAFT
+    created = _history(booking, action="created", actor=actor, to_status=Booking.Status.DRAFT)
     routed = _history(
         booking,
         action="routed",
