@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_datetime
@@ -67,6 +67,43 @@ class BookingSerializer(serializers.ModelSerializer):
         if booking.cancelled_at is None:
             return None
         return CancellationSerializer(booking).data
+
+    def to_representation(self, booking) -> dict:
+        # The fields above document the shape (and the schema); this writes it out directly,
+        # several times faster than field-by-field for a page of 100. A test holds the two
+        # to the same output.
+        return {
+            "id": booking.id,
+            "status": booking.status,
+            "event_type_id": booking.event_type_id,
+            "assigned_to_id": booking.assigned_to_id,
+            "start_time": utc_iso(booking.start_time),
+            "end_time": utc_iso(booking.end_time),
+            "attendee": {
+                "name": booking.attendee_name,
+                "email": booking.attendee_email,
+                "phone": booking.attendee_phone or None,
+                "timezone": booking.attendee_timezone or None,
+            },
+            "custom_fields": booking.custom_fields,
+            "metadata": booking.metadata,
+            "rescheduled_from_id": booking.rescheduled_from_id,
+            "rescheduled_to_id": booking.rescheduled_to_id,
+            "cancellation": None
+            if booking.cancelled_at is None
+            else {
+                "cancelled_by": booking.cancelled_by,
+                "reason": booking.cancellation_reason,
+                "cancelled_at": utc_iso(booking.cancelled_at),
+            },
+            "created_at": utc_iso(booking.created_at),
+            "updated_at": utc_iso(booking.updated_at),
+        }
+
+
+def utc_iso(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, as DRF renders it (microseconds only when there are some)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class EventTypeSerializer(serializers.ModelSerializer):

@@ -229,3 +229,31 @@ def test_ids_that_are_not_ours_are_404_without_a_query(api, path, django_assert_
     with django_assert_num_queries(1):  # the key look-up only
         response = api.get(path)
     assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_fast_booking_output_matches_the_declared_fields(event_type, hosts, cancelled):
+    """BookingSerializer writes its output by hand for speed: it must equal what its declared
+    fields (the schema) produce, field by field."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework import serializers
+
+    from bookings.serializers import BookingSerializer
+    from tests.factories import BookingFactory
+
+    extra = {"status": "CANCELLED", "cancelled_by": "host", "cancelled_at": timezone.now()}
+    booking = BookingFactory(
+        event_type=event_type,
+        assigned_to=hosts[0],
+        start_time=timezone.now().replace(microsecond=123456) + timedelta(days=3),
+        attendee_phone="+442071838750",
+        metadata={"a": [1, {"b": None}]},
+        **(extra if cancelled else {}),
+    )
+    booking.refresh_from_db()
+    fast = BookingSerializer(booking).data
+    declared = serializers.ModelSerializer.to_representation(BookingSerializer(), booking)
+    assert fast == declared
+    assert list(fast) == list(declared)
