@@ -6,7 +6,8 @@ from functools import cache
 
 from django.core.exceptions import ValidationError
 
-_PHONE_ALLOWED = re.compile(r"^\+[0-9 ().\-]+$")
+# "+", a digit, then digits and separators, ending on a digit: separators only between digits.
+_PHONE_ALLOWED = re.compile(r"^\+\d(?:[0-9 ().\-]*\d)?$")
 
 
 @cache
@@ -23,7 +24,7 @@ def normalize_phone(value: str) -> str:
     """``+1-555-0123`` → ``+15550123``: ``+`` then 7 to 15 digits, separators between them."""
     value = value.strip()
     digits = re.sub(r"\D", "", value)
-    if not _PHONE_ALLOWED.match(value) or not 7 <= len(digits) <= 15 or not value[1:2].isdigit():
+    if not _PHONE_ALLOWED.match(value) or not 7 <= len(digits) <= 15:
         raise ValidationError(
             "Enter an international number: '+', then 7 to 15 digits "
             "(spaces, dashes, dots or parentheses allowed between them).",

@@ -139,7 +139,7 @@ def test_requires_confirmation_creates_pending_and_sends_awaiting_notice(
         (lambda b: b.update(event_type_id="evt_01M87600000000000000000000"), "event_type_id"),
         (lambda b: b.update(event_type_id=12), "event_type_id"),
         (lambda b: b.pop("requested_time"), "requested_time"),
-        (lambda b: b.update(requested_time="2026-12-01T15:00:00"), "requested_time"),
+        (lambda b: b.update(requested_time=iso(in_days(30)).rstrip("Z")), "requested_time"),
         (lambda b: b.update(requested_time="tomorrow"), "requested_time"),
         (lambda b: b.update(requested_time="2026-13-01T15:00:00Z"), "requested_time"),
         (lambda b: b.update(requested_time=1764601200), "requested_time"),

@@ -111,7 +111,8 @@ def test_longest_printable_key_is_accepted(api, event_type):
 
 
 def test_a_400_leaves_the_key_free(api, event_type):
-    bad = create_body(event_type, in_days(2), requested_time="2026-12-01T15:00:00")
+    naive = in_days(2).replace(tzinfo=None).isoformat()
+    bad = create_body(event_type, in_days(2), requested_time=naive)
     assert_error(post_booking(api, bad, key="fix-and-retry"), 400, "validation_error")
     assert not IdempotencyKey.objects.exists()
 
