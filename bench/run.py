@@ -62,6 +62,21 @@ event_type = EventType.objects.create(team=team, name="Bench", slug="bench", dur
                                       scheduling_type="ROUND_ROBIN", minimum_booking_notice=0)
 for host in hosts:
     EventTypeHost.objects.create(event_type=event_type, member=host)
+# 1,000 bookings far ahead, so the list scenario reads full pages.
+from datetime import timedelta
+from django.utils import timezone
+from bookings.ids import new_id
+from bookings.models import Booking
+start = timezone.now().replace(microsecond=0) + timedelta(days=1000)
+rows = []
+for n in range(1000):
+    s = start + timedelta(minutes=30 * (n // 20))
+    rows.append(Booking(id=new_id("bkg"), team=team, event_type=event_type,
+                        assigned_to=hosts[n % 20], status="SCHEDULED", start_time=s,
+                        end_time=s + timedelta(minutes=15), blocked_start=s,
+                        blocked_end=s + timedelta(minutes=15), attendee_name="Seed",
+                        attendee_email="seed@example.com", ical_uid=new_id("uid")))
+Booking.objects.bulk_create(rows)
 print(api_key_create(team=team)[1], event_type.id)
 """
 
