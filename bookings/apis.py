@@ -1,6 +1,5 @@
 """Thin views: validate, call a selector or service, serialize into the envelope."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from . import selectors, services
@@ -8,6 +7,7 @@ from .api_base import ApiView, ok
 from .idempotency import Result, idempotency_key_parse, idempotent_call
 from .models import ApiKey, BookingHistory
 from .renderers import Utf8JSONRenderer
+from .schema import DATE_OR_TIME_SCHEMA, STATUS_LIST_SCHEMA, id_schema
 from .serializers import (
     BookingCreateSerializer,
     BookingEnvelope,
@@ -117,20 +117,37 @@ class BookingListApi(ApiView):
         operation_id="bookings_list",
         summary="List bookings",
         parameters=[
-            OpenApiParameter("status", str, description="One status, or several comma-separated."),
-            OpenApiParameter("event_type_id", str),
-            OpenApiParameter("assigned_to_id", str),
-            OpenApiParameter("attendee_email", str, description="Case-insensitive."),
             OpenApiParameter(
-                "start_date", str, description="ISO 8601 date or time: start_time >= start_date."
+                "status", STATUS_LIST_SCHEMA, description="One status, or several comma-separated."
+            ),
+            OpenApiParameter("event_type_id", id_schema("evt")),
+            OpenApiParameter("assigned_to_id", id_schema("mem")),
+            OpenApiParameter(
+                "attendee_email",
+                {"type": "string", "format": "email"},
+                description="Case-insensitive.",
+            ),
+            OpenApiParameter(
+                "start_date",
+                DATE_OR_TIME_SCHEMA,
+                description="ISO 8601 date or time with offset: start_time >= start_date.",
             ),
             OpenApiParameter(
                 "end_date",
-                str,
-                description="ISO 8601 date or time: start_time < end_date (a date: the whole day).",
+                DATE_OR_TIME_SCHEMA,
+                description="ISO 8601 date or time with offset: start_time < end_date "
+                "(a date: the whole UTC day).",
             ),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100, default 50."),
-            OpenApiParameter("cursor", str, description="pagination.next_cursor of a page."),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+                description="Page size.",
+            ),
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "minLength": 1},
+                description="pagination.next_cursor of the previous page.",
+            ),
         ],
         responses={200: BookingListEnvelope, **_LIST_ERRORS},
     )
@@ -146,7 +163,9 @@ class BookingDetailApi(ApiView):
     required_scopes = {"GET": Scope.BOOKINGS_READ}
 
     @extend_schema(
-        operation_id="bookings_retrieve", responses={200: BookingEnvelope, **_GET_ERRORS}
+        operation_id="bookings_retrieve",
+        parameters=[OpenApiParameter("booking_id", id_schema("bkg"), OpenApiParameter.PATH)],
+        responses={200: BookingEnvelope, **_GET_ERRORS},
     )
     def get(self, request, booking_id: str):
         booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
@@ -170,7 +189,9 @@ class EventTypeDetailApi(ApiView):
     required_scopes = {"GET": Scope.EVENT_TYPES_READ}
 
     @extend_schema(
-        operation_id="event_types_retrieve", responses={200: EventTypeEnvelope, **_GET_ERRORS}
+        operation_id="event_types_retrieve",
+        parameters=[OpenApiParameter("event_type_id", id_schema("evt"), OpenApiParameter.PATH)],
+        responses={200: EventTypeEnvelope, **_GET_ERRORS},
     )
     def get(self, request, event_type_id: str):
         event_type = selectors.event_type_get(team=request.user.team, event_type_id=event_type_id)
@@ -182,7 +203,7 @@ class MemberListApi(ApiView):
 
     @extend_schema(
         operation_id="team_members_list",
-        parameters=[OpenApiParameter("is_active", OpenApiTypes.BOOL, enum=["true", "false"])],
+        parameters=[OpenApiParameter("is_active", {"type": "string", "enum": ["true", "false"]})],
         responses={200: MemberListEnvelope, **_LIST_ERRORS},
     )
     def get(self, request):
@@ -194,7 +215,9 @@ class MemberDetailApi(ApiView):
     required_scopes = {"GET": Scope.TEAM_READ}
 
     @extend_schema(
-        operation_id="team_members_retrieve", responses={200: MemberEnvelope, **_GET_ERRORS}
+        operation_id="team_members_retrieve",
+        parameters=[OpenApiParameter("member_id", id_schema("mem"), OpenApiParameter.PATH)],
+        responses={200: MemberEnvelope, **_GET_ERRORS},
     )
     def get(self, request, member_id: str):
         member = selectors.member_get(team=request.user.team, member_id=member_id)

@@ -127,3 +127,23 @@ def test_redoc_page_uses_only_local_assets():
     html = response.content.decode()
     assert all(asset.startswith("/static/") for asset in _assets(html)), _assets(html)
     assert not EXTERNAL.search(html)
+
+
+def test_schema_describes_ids_filters_and_limits_precisely():
+    import re
+
+    from bookings.ids import new_id
+
+    document = Client().get("/v1/schema").json()
+    detail = document["paths"]["/v1/bookings/{booking_id}"]["get"]["parameters"]
+    pattern = next(p for p in detail if p["name"] == "booking_id")["schema"]["pattern"]
+    assert re.match(pattern, new_id("bkg"))
+    assert not re.match(pattern, new_id("evt"))
+    listing = {
+        p["name"]: p["schema"] for p in document["paths"]["/v1/bookings"]["get"]["parameters"]
+    }
+    assert (listing["limit"]["minimum"], listing["limit"]["maximum"]) == (1, 100)
+    assert re.match(listing["status"]["pattern"], "SCHEDULED,NO_SHOW")
+    assert not re.match(listing["status"]["pattern"], "SCHEDULED,")
+    body = document["components"]["schemas"]["BookingCreateRequest"]["properties"]
+    assert re.match(body["event_type_id"]["pattern"], new_id("evt"))
