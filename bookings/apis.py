@@ -21,7 +21,7 @@ from .serializers import (
     MemberListEnvelope,
     TeamMemberSerializer,
 )
-from .services import Actor, Attendee
+from .services import Actor
 
 Scope = ApiKey.Scope
 
@@ -80,28 +80,13 @@ class BookingListApi(ApiView):
         key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
         payload = request.data
 
-        def prepare():
+        def prepare() -> dict:
             serializer = BookingCreateSerializer(data=payload, context={"team": team})
             serializer.is_valid(raise_exception=True)
-            return serializer.validated_data
+            return serializer.service_kwargs()
 
-        def produce(data) -> Result:
-            attendee = data["attendee"]
-            booking = services.booking_create(
-                team=team,
-                event_type=data["event_type_id"],
-                start_time=data["requested_time"],
-                attendee=Attendee(
-                    name=attendee["name"],
-                    email=attendee["email"],
-                    phone=attendee.get("phone") or "",
-                    timezone=attendee.get("timezone") or "",
-                ),
-                assigned_to_id=data.get("assigned_to_id"),
-                custom_fields=data.get("custom_fields"),
-                metadata=data.get("metadata"),
-                actor=_actor(request),
-            )
+        def produce(kwargs: dict) -> Result:
+            booking = services.booking_create(team=team, actor=_actor(request), **kwargs)
             return _created(booking)
 
         return idempotent_call(

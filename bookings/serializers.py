@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from .ids import is_valid_id
 from .models import Booking, EventType, TeamMember
+from .services import Attendee
 from .validators import normalize_phone, validate_timezone
 
 
@@ -300,3 +301,21 @@ class BookingCreateSerializer(StrictSerializer):
             return EventType.objects.get(team=self.context["team"], pk=value)
         except EventType.DoesNotExist:
             raise serializers.ValidationError("Unknown event type.") from None
+
+    def service_kwargs(self) -> dict:
+        """The validated request as the arguments of ``services.booking_create``."""
+        data = self.validated_data
+        attendee = data["attendee"]
+        return {
+            "event_type": data["event_type_id"],
+            "start_time": data["requested_time"],
+            "attendee": Attendee(
+                name=attendee["name"],
+                email=attendee["email"],
+                phone=attendee.get("phone") or "",
+                timezone=attendee.get("timezone") or "",
+            ),
+            "assigned_to_id": data.get("assigned_to_id"),
+            "custom_fields": data.get("custom_fields"),
+            "metadata": data.get("metadata"),
+        }
