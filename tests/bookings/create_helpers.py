@@ -1,7 +1,11 @@
 """Helpers for tests that create bookings through the API."""
 
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 
@@ -29,3 +33,41 @@ def post_booking(client, body, *, key: str | None = None, **headers):
     if key is not None:
         headers["HTTP_IDEMPOTENCY_KEY"] = key
     return client.post("/v1/bookings", body, format="json", **headers)
+
+
+@contextmanager
+def held_open(write: Callable[[], object]):
+    """Run ``write`` in a transaction on another thread and keep it uncommitted for the
+    duration of the block (as a slow request would); then roll it back."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                write()
+                holding.set()
+                release.wait(timeout=30)
+                transaction.set_rollback(True)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(timeout=10), "the other transaction did not start"
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+
+@contextmanager
+def lock_timeout(milliseconds: int):
+    """A short PostgreSQL lock_timeout for this connection (the default is seconds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = '{int(milliseconds)}ms'")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from bookings.models import Booking, EventType, IdempotencyKey
 from tests.factories import EventTypeFactory
 
-from .create_helpers import create_body, in_days, post_booking
+from .create_helpers import create_body, held_open, in_days, lock_timeout, post_booking
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,44 +104,24 @@ def test_a_slot_held_by_a_slow_transaction_is_409_slot_unavailable(api, team, ho
     """The overlap check waits for an uncommitted booking of the host; past the lock timeout
     that host counts as busy: 409 slot_unavailable, never a 500 (and no in-progress answer
     for a key nobody else used)."""
-    from django.db import connection, transaction
-
     from bookings.services import Actor, Attendee, booking_create
 
     event_type = EventTypeFactory(
         team=team, scheduling_type=EventType.SchedulingType.SOLO, hosts=hosts[:1]
     )
     start = in_days(2)
-    holding, release = threading.Event(), threading.Event()
 
     def hold_the_slot():
-        try:
-            with transaction.atomic():
-                booking_create(
-                    team=team,
-                    event_type=event_type,
-                    start_time=start,
-                    attendee=Attendee(name="Slow", email="slow@example.com"),
-                    actor=Actor("system"),
-                )
-                holding.set()
-                release.wait(timeout=30)
-                transaction.set_rollback(True)
-        finally:
-            connections.close_all()
+        booking_create(
+            team=team,
+            event_type=event_type,
+            start_time=start,
+            attendee=Attendee(name="Slow", email="slow@example.com"),
+            actor=Actor("system"),
+        )
 
-    holder = threading.Thread(target=hold_the_slot)
-    holder.start()
-    try:
-        assert holding.wait(timeout=10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '300ms'")
+    with held_open(hold_the_slot), lock_timeout(300):
         response = post_booking(_client(api.secret), create_body(event_type, start), key=key)
-    finally:
-        release.set()
-        holder.join(timeout=30)
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
 
     assert response.status_code == 409, response.content
     assert response.json()["error"]["code"] == "slot_unavailable"

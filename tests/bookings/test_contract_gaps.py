@@ -1,12 +1,11 @@
 """Contract rules that mutation testing found unprotected: each test here fails on a small,
 wrong change to the production code that the rest of the suite let through."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import IntegrityError, OperationalError, connection, connections, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from bookings.idempotency import idempotency_keys_purge, request_fingerprint
@@ -16,7 +15,7 @@ from tests.assertions import assert_error, assert_ok
 from tests.conftest import make_client
 from tests.factories import BookingFactory, EventTypeFactory, TeamMemberFactory
 
-from .create_helpers import create_body, in_days, iso, post_booking
+from .create_helpers import create_body, held_open, in_days, iso, lock_timeout, post_booking
 
 pytestmark = pytest.mark.django_db
 
@@ -346,37 +345,20 @@ def test_phone_separators_after_the_last_digit_are_400(api, event_type, phone):
 def test_a_key_held_by_an_uncommitted_request_is_409_in_progress_then_free(api, event_type):
     team = event_type.team
     body = create_body(event_type, in_days(2))
-    holding, release = threading.Event(), threading.Event()
 
-    def hold_the_key():
-        try:
-            with transaction.atomic():
-                now = timezone.now()
-                IdempotencyKey.objects.create(
-                    team=team,
-                    key="slow",
-                    fingerprint=request_fingerprint(endpoint="POST /v1/bookings", payload=body),
-                    created_at=now,
-                    expires_at=now + timedelta(hours=24),
-                )
-                holding.set()
-                release.wait(timeout=30)
-                transaction.set_rollback(True)  # the first request failed: key released
-        finally:
-            connections.close_all()
+    def claim_the_key():
+        now = timezone.now()
+        IdempotencyKey.objects.create(
+            team=team,
+            key="slow",
+            fingerprint=request_fingerprint(endpoint="POST /v1/bookings", payload=body),
+            created_at=now,
+            expires_at=now + timedelta(hours=24),
+        )
 
-    holder = threading.Thread(target=hold_the_key)
-    holder.start()
-    try:
-        assert holding.wait(timeout=10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '300ms'")
+    # The first request is still running; it will fail and release the key.
+    with held_open(claim_the_key), lock_timeout(300):
         response = post_booking(api, body, key="slow")
-    finally:
-        release.set()
-        holder.join(timeout=30)
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
 
     assert_error(response, 409, "idempotency_request_in_progress")
     assert response["Retry-After"] == "1"
