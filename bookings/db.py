@@ -1,8 +1,9 @@
-"""Database pieces that PostgreSQL has and SQLite (development) does not."""
+"""Database specifics: pieces PostgreSQL has and SQLite (development) does not, and how
+each says a lock was held too long."""
 
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField
-from django.db import migrations
+from django.db import OperationalError, migrations
 from django.db.models import Func
 
 
@@ -54,3 +55,8 @@ class PostgresOnlySQL(migrations.RunSQL):
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+def is_lock_timeout(exc: OperationalError) -> bool:
+    """PostgreSQL's lock_timeout (55P03), or SQLite's busy timeout."""
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03" or "database is locked" in str(exc)

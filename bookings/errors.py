@@ -14,6 +14,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from .db import is_lock_timeout
+
 logger = logging.getLogger(__name__)
 
 
@@ -148,9 +150,7 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    elif isinstance(exc, OperationalError) and (
-        getattr(exc.__cause__, "sqlstate", None) == "55P03" or "database is locked" in str(exc)
-    ):
+    elif isinstance(exc, OperationalError) and is_lock_timeout(exc):
         # Another transaction held a row (PostgreSQL's lock_timeout) or the whole database
         # (SQLite's busy timeout) for too long: not the client's fault, and worth a retry.
         exc = ServiceBusy(headers={"Retry-After": "1"})

@@ -68,17 +68,8 @@ def readyz(request):
             logger.warning("readyz: %s is down", name, exc_info=True)
             down.append(name)
     if down:
-        return JsonResponse(
-            {
-                "success": False,
-                "error": {
-                    "code": "not_ready",
-                    "message": f"Not ready: {', '.join(down)} unavailable.",
-                    "details": {"down": down},
-                },
-            },
-            status=503,
-            content_type=JSON,
+        return error_response(
+            503, "not_ready", f"Not ready: {', '.join(down)} unavailable.", {"down": down}
         )
     return JsonResponse(
         {"success": True, "status": "ready", "checks": list(checks)}, content_type=JSON

@@ -22,9 +22,9 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
+from .db import is_lock_timeout
 from .errors import IdempotencyKeyReused, IdempotencyRequestInProgress, InvalidIdempotencyKey
 from .models import IdempotencyKey, Team
-from .routing import is_lock_timeout
 
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
+from .db import is_lock_timeout
 from .errors import SlotUnavailable
 from .models import MAX_BLOCKED_SPAN, Booking, EventType, TeamMember
 
@@ -91,11 +92,6 @@ def insert_with_first_free_host(booking: Booking, hosts: Iterable[TeamMember]) -
         return booking
     booking.assigned_to = None
     raise SlotUnavailable()
-
-
-def is_lock_timeout(exc: OperationalError) -> bool:
-    """PostgreSQL's lock_timeout (55P03), or SQLite's busy timeout."""
-    return getattr(exc.__cause__, "sqlstate", None) == "55P03" or "database is locked" in str(exc)
 
 
 def is_overlap_violation(exc: IntegrityError) -> bool:
