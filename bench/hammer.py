@@ -5,8 +5,10 @@
 
 Only HTTP: it reads the event types, fires concurrent creates at a handful of slots (the same
 Idempotency-Key from many threads, one SOLO slot from many threads with different keys, one
-ROUND_ROBIN slot from many threads), then lists the team's bookings through the API and checks
-that no host has two overlapping active bookings and that each key made one booking.
+ROUND_ROBIN slot from many threads, then 20 rounds of 10 concurrent creates of one ROUND_ROBIN
+slot each), then lists the team's bookings through the API and checks that no host has two
+overlapping active bookings, that each key made one booking, that every round booked every
+free host, and that no response was a 5xx.
 """
 
 import json
@@ -20,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 BASE, KEY = sys.argv[1].rstrip("/"), sys.argv[2]
 THREADS = 20
+ROUNDS, ROUND_THREADS = 20, 10
 
 
 def call(method: str, path: str, body=None, headers=None):
@@ -37,7 +40,11 @@ def call(method: str, path: str, body=None, headers=None):
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw)
+        except ValueError:  # not JSON: itself a failure, counted by status
+            return error.code, {"raw": raw[:200].decode(errors="replace")}
 
 
 def together(count: int, function) -> list:
@@ -80,9 +87,27 @@ def main() -> int:
         together(THREADS, lambda i: create(solo, day + timedelta(hours=2), f"hammer-{stamp}-{i}"))
     )
     one_rr = Counter(together(THREADS, lambda i: create(round_robin, day + timedelta(hours=4))))
+    rounds_day = day + timedelta(days=1)
+    rounds_outcomes: Counter = Counter()
+    short_rounds = []
+    for number in range(ROUNDS):
+        start = rounds_day + timedelta(minutes=30 * number)
+        outcome = Counter(together(ROUND_THREADS, lambda i, s=start: create(round_robin, s)))
+        rounds_outcomes.update(outcome)
+        if outcome[201] != len(round_robin["host_ids"]):
+            short_rounds.append((number, dict(outcome)))
     print("one key, 20 threads:         ", dict(one_key))
     print("one SOLO slot, 20 threads:   ", dict(one_solo))
     print("one ROUND_ROBIN slot, 20 threads:", dict(one_rr))
+    print(f"{ROUNDS} rounds of {ROUND_THREADS} creates of one slot:", dict(rounds_outcomes))
+    if short_rounds:
+        print("rounds that left a free host unbooked:", short_rounds)
+    server_errors = sum(
+        count
+        for outcomes in (one_key, one_solo, one_rr, rounds_outcomes)
+        for status, count in outcomes.items()
+        if status >= 500
+    )
 
     bookings, cursor = [], None
     while True:
@@ -113,8 +138,11 @@ def main() -> int:
         and one_rr[201] == hosts
         and len(bookings) == 2 + hosts
         and overlaps == 0
+        and not short_rounds
+        and server_errors == 0
     )
     print(f"bookings that day: {len(bookings)} (expected {2 + hosts}); overlaps: {overlaps}")
+    print(f"5xx responses: {server_errors}")
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -14,8 +14,6 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from .db import is_lock_timeout
-
 logger = logging.getLogger(__name__)
 
 
@@ -150,9 +148,12 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    elif isinstance(exc, OperationalError) and is_lock_timeout(exc):
-        # Another transaction held a row (PostgreSQL's lock_timeout) or the whole database
-        # (SQLite's busy timeout) for too long: not the client's fault, and worth a retry.
+    elif isinstance(exc, OperationalError):
+        # The DB-API's error for "the database could not do it now": a lock held too long
+        # (PostgreSQL's lock_timeout, SQLite's busy timeout), a deadlock or serialization
+        # failure it broke, a lost connection, too many clients. Not the client's fault, and
+        # worth a retry; never a 500.
+        logger.warning("Database unavailable: %s", exc, exc_info=True)
         exc = ServiceBusy(headers={"Retry-After": "1"})
 
     if not isinstance(exc, exceptions.APIException):

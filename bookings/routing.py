@@ -10,14 +10,23 @@ bookings of a host apart. On PostgreSQL the exclusion constraint ``booking_no_ov
 refuses an overlapping insert whatever this code saw (a concurrent request may have committed
 in between): we then try the next host. On SQLite, write transactions begin IMMEDIATE and so
 run one at a time, which makes the check itself exact.
+
+On PostgreSQL the insert is ``INSERT … ON CONFLICT ON CONSTRAINT booking_no_overlap_per_host
+DO NOTHING``. A plain INSERT checks the exclusion constraint after placing its row, so two
+requests inserting for the same host at once each wait for the other's uncommitted row:
+"deadlock detected". Speculative insertion (what ON CONFLICT does) checks first, waits only
+for a conflicting transaction that is still running, and withdraws its own row instead of
+waiting on a peer that waits on it; then a conflict with a committed booking inserts nothing,
+and we move on to the next host.
 """
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connections, router, transaction
 from django.db.models import Exists, OuterRef, Subquery
+from django.db.models.sql import InsertQuery
 
 from .db import is_lock_timeout
 from .errors import SlotUnavailable
@@ -78,20 +87,45 @@ def insert_with_first_free_host(booking: Booking, hosts: Iterable[TeamMember]) -
         booking.assigned_to = host
         try:
             with transaction.atomic():
-                booking.save(force_insert=True)
+                inserted = _insert_unless_overlapping(booking)
         except IntegrityError as exc:
             if not is_overlap_violation(exc):
                 raise
-            continue  # a concurrent booking took this host first: try the next one
+            inserted = False
         except OperationalError as exc:
             if not is_lock_timeout(exc):
                 raise
             # Another transaction still holds an overlapping booking of this host and has
             # not finished within the lock timeout: as good as busy.
-            continue
-        return booking
+            inserted = False
+        if inserted:
+            return booking
+        # A concurrent booking took this host first: try the next one.
     booking.assigned_to = None
     raise SlotUnavailable()
+
+
+def _insert_unless_overlapping(booking: Booking) -> bool:
+    """Insert the row; False when it would overlap one of its host's active bookings."""
+    using = router.db_for_write(Booking)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        booking.save(force_insert=True, using=using)  # an overlap raises IntegrityError
+        return True
+    query = InsertQuery(Booking)
+    query.insert_values(Booking._meta.local_concrete_fields, [booking])
+    [(statement, params)] = query.get_compiler(using=using).as_sql()
+    statement += (
+        f" ON CONFLICT ON CONSTRAINT {connection.ops.quote_name(OVERLAP_CONSTRAINT)}"
+        " DO NOTHING RETURNING 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        if cursor.fetchone() is None:
+            return False
+    booking._state.adding = False
+    booking._state.db = using
+    return True
 
 
 def is_overlap_violation(exc: IntegrityError) -> bool:

@@ -16,7 +16,8 @@ GOOD_SECRET = "s3cr3t-" + "abcdefghij" * 6
 PROBE = (
     "import django; django.setup(); from django.conf import settings as s; "
     "print(s.DEBUG, s.API_RATE_LIMIT, s.ALLOWED_HOSTS, s.DATABASES['default']['ENGINE'], "
-    "s.CACHES['default']['BACKEND'], s.EMAIL_BACKEND, sep='|')"
+    "s.CACHES['default']['BACKEND'], s.EMAIL_BACKEND, s.DATABASES['default'].get('CONN_MAX_AGE'), "
+    "sep='|')"
 )
 # Variables this project reads: removed from the child's environment unless a case sets them.
 OURS = (
@@ -150,8 +151,10 @@ def test_good_values_are_parsed(start_ups):
     result = start_ups["good-values"]
 
     assert result.returncode == 0, result.stderr
-    debug, rate, hosts, database, cache, email = result.stdout.strip().split("|")
+    debug, rate, hosts, database, cache, email, conn_max_age = result.stdout.strip().split("|")
     assert debug == "False"
+    # The development server makes a thread per request: no connection outlives its request.
+    assert conn_max_age == "0"
     assert rate == "7"
     assert hosts == "['api.example', 'admin.example']"
     assert database == "django.db.backends.postgresql"
@@ -163,8 +166,10 @@ def test_production_starts_with_every_required_variable(start_ups):
     result = start_ups["production-good"]
 
     assert result.returncode == 0, result.stderr
-    debug, _, hosts, database, cache, email = result.stdout.strip().split("|")
+    debug, _, hosts, database, cache, email, conn_max_age = result.stdout.strip().split("|")
     assert (debug, hosts) == ("False", "['bookings.example']")
+    # gunicorn's long-lived workers keep their connection between requests.
+    assert conn_max_age == "60"
     assert database == "django.db.backends.postgresql"
     assert cache == "django.core.cache.backends.redis.RedisCache"
     assert email == "django.core.mail.backends.smtp.EmailBackend"

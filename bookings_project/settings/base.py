@@ -104,7 +104,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    _database.setdefault("CONN_MAX_AGE", env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+    # Persistent connections pay off under gunicorn (production sets 60 s by default). The
+    # development server starts a thread per request, and each thread's connection would stay
+    # open until PostgreSQL runs out of slots ("too many clients"): there, one per request.
+    _database.setdefault("CONN_MAX_AGE", env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))
     _database.setdefault("CONN_HEALTH_CHECKS", True)
     # A request waiting on another's row (the same Idempotency-Key, the same host's slot)
     # gives up after this long instead of piling up.

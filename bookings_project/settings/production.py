@@ -24,6 +24,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # No silent fallback to the development backends: per-process rate-limit counters, emails
 # sent inside the request, or on the console, are not a production service.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=None) or _required("ALLOWED_HOSTS")
+# gunicorn's workers are long-lived: keep each one's connection open between requests.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 if CACHES["default"]["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
     raise ImproperlyConfigured("Environment variable CACHE_URL must point at Redis (redis://).")
 if CELERY_TASK_ALWAYS_EAGER:

@@ -127,3 +127,28 @@ def test_a_slot_held_by_a_slow_transaction_is_409_slot_unavailable(api, team, ho
     assert response.json()["error"]["code"] == "slot_unavailable"
     assert not Booking.objects.exists()
     assert not IdempotencyKey.objects.exists()
+
+
+ROUNDS = 40
+
+
+def test_rounds_of_concurrent_creates_of_one_round_robin_slot_never_500(api, event_type, hosts):
+    """Many rounds of 10 concurrent creates of one slot with 3 free hosts: every round books
+    exactly the 3 hosts, the other 7 are 409 slot_unavailable, and nothing is a 5xx.
+
+    On PostgreSQL, two inserts for one host used to wait on each other's uncommitted row in
+    the exclusion check: "deadlock detected", a 500, and a round with a host left free."""
+    outcomes: Counter = Counter()
+    short_rounds = []
+    for round_number in range(ROUNDS):
+        body = create_body(event_type, in_days(2 + round_number))
+        responses = run_together(10, lambda i, body=body: post_booking(_client(api.secret), body))
+        statuses = Counter(response.status_code for response in responses)
+        outcomes.update(statuses)
+        codes = {r.json()["error"]["code"] for r in responses if r.status_code == 409}
+        assert codes <= {"slot_unavailable"}, codes
+        booked = Booking.objects.filter(start_time=in_days(2 + round_number))
+        if sorted(booked.values_list("assigned_to_id", flat=True)) != sorted(h.id for h in hosts):
+            short_rounds.append((round_number, dict(statuses)))
+    assert outcomes == {201: 3 * ROUNDS, 409: 7 * ROUNDS}, outcomes
+    assert short_rounds == []

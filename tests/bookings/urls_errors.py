@@ -15,6 +15,23 @@ class BoomApi(ApiView):
         raise RuntimeError(LEAK)
 
 
+class ContentionApi(ApiView):
+    """An API view the database refused: a deadlock, a lock timeout, too many clients."""
+
+    def get(self, request, sqlstate: str):
+        import psycopg.errors
+        from django.db import OperationalError
+
+        cause = {
+            "40P01": psycopg.errors.DeadlockDetected,
+            "55P03": psycopg.errors.LockNotAvailable,
+            "40001": psycopg.errors.SerializationFailure,
+            "53300": psycopg.errors.TooManyConnections,
+            "57P01": psycopg.errors.AdminShutdown,
+        }[sqlstate]("refused")
+        raise OperationalError("refused") from cause
+
+
 def boom_view(request):
     """A plain Django view that fails unexpectedly: Django's handler500 answers."""
     raise RuntimeError(LEAK)
@@ -23,6 +40,7 @@ def boom_view(request):
 urlpatterns = [
     path("test/boom-api", BoomApi.as_view()),
     path("test/boom-django", boom_view),
+    path("test/contention/<str:sqlstate>", ContentionApi.as_view()),
     *project_urlpatterns,
 ]
 
