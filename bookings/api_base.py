@@ -12,8 +12,6 @@ from .ratelimit import rate_limit_hit
 class ApiView(APIView):
     #: HTTP method → scope the key must carry. Empty: no key needed.
     required_scopes: dict[str, str] = {}
-    # OPTIONS would answer DRF's own metadata document, outside our envelope: 405 instead.
-    metadata_class = None
 
     def perform_authentication(self, request):
         # Counted as soon as the key is known, before scopes, so every response to a key

@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -211,6 +213,15 @@ def handler403(request, exception=None):
     return error_response(403, "forbidden", "Forbidden.")
 
 
+@csrf_exempt  # an API path: no cookies, so no CSRF check and no HTML 403 page
 def api_not_found(request, *args, **kwargs):
-    """Any unknown path under /v1: the envelope even when DEBUG would show a debug page."""
+    """Any unknown path under /v1, any method: the envelope even when DEBUG would show a
+    debug page."""
     return handler404(request)
+
+
+def csrf_failure(request, reason=""):
+    """A CSRF refusal: the envelope under /v1, Django's own page for the admin."""
+    if request.path_info == "/v1" or request.path_info.startswith("/v1/"):
+        return error_response(403, "forbidden", "Forbidden.")
+    return django_csrf_failure(request, reason=reason)

@@ -1,16 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import (
-    SpectacularJSONAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from bookings import health
 from bookings.errors import api_not_found
+from bookings.schema import SchemaView
 
 urlpatterns = [
-    path("v1/schema", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("v1/schema", SchemaView.as_view(), name="schema"),
     path("v1/", include("bookings.urls")),
     re_path(r"^v1(/.*)?$", api_not_found),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

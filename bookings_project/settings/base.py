@@ -67,6 +67,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "bookings_project.urls"
+# API paths carry no cookies and are never CSRF-checked; this answers a refusal elsewhere.
+CSRF_FAILURE_VIEW = "bookings.errors.csrf_failure"
 WSGI_APPLICATION = "bookings_project.wsgi.application"
 
 TEMPLATES = [
@@ -188,6 +190,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_VERSIONING_CLASS": None,
+    # OPTIONS would answer DRF's own metadata document, outside our envelope: 405 instead.
+    "DEFAULT_METADATA_CLASS": None,
 }
 
 SPECTACULAR_SETTINGS = {
