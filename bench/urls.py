@@ -12,7 +12,7 @@ urlpatterns = [
     path("", include("bookings_project.urls")),
 ]
 
-handler400 = "bookings.errors.handler400"
-handler403 = "bookings.errors.handler403"
-handler404 = "bookings.errors.handler404"
-handler500 = "bookings.errors.handler500"
+handler400 = "bookings_project.api.errors.handler400"
+handler403 = "bookings_project.api.errors.handler403"
+handler404 = "bookings_project.api.errors.handler404"
+handler500 = "bookings_project.api.errors.handler500"

@@ -2,11 +2,12 @@
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
+from bookings_project.api.renderers import Utf8JSONRenderer
+from bookings_project.api.views import ApiView, ok
+
 from . import selectors, services
-from .api_base import ApiView, ok
 from .idempotency import Result, idempotency_key_parse, idempotent_call
 from .models import ApiKey, BookingHistory
-from .renderers import Utf8JSONRenderer
 from .schema import DATE_OR_TIME_SCHEMA, STATUS_LIST_SCHEMA, id_schema
 from .serializers import (
     BookingCreateSerializer,

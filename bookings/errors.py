@@ -1,35 +1,10 @@
-"""One error family, one exception handler, one envelope.
+"""The domain's errors, each with its stable code."""
 
-Every error the service returns — DRF's, Django's 404/500, our own — has the shape
-``{"success": false, "error": {"code", "message", "details"}}``.
-"""
+from rest_framework import status
 
-import logging
+from bookings_project.api.errors import ApiError, NotFound
 
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
-from django.http import Http404, JsonResponse
-from django.views.csrf import csrf_failure as django_csrf_failure
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, status
-from rest_framework.response import Response
-from rest_framework.views import set_rollback
-
-logger = logging.getLogger(__name__)
-
-
-class ApiError(exceptions.APIException):
-    """Base of our own errors: a status, a stable code, a message and optional details."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "bad_request"
-    default_detail = "Bad request."
-
-    def __init__(self, message: str | None = None, *, details: dict | None = None, headers=None):
-        super().__init__(message or self.default_detail, self.default_code)
-        self.details = details or {}
-        self.headers = headers or {}
+__all__ = ["NotFound"]
 
 
 class InvalidCursor(ApiError):
@@ -45,12 +20,6 @@ class FieldNotUpdatable(ApiError):
 class InvalidIdempotencyKey(ApiError):
     default_code = "invalid_idempotency_key"
     default_detail = "Idempotency-Key must be 1 to 255 printable ASCII characters."
-
-
-class NotFound(ApiError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "not_found"
-    default_detail = "Not found."
 
 
 class InvalidTransition(ApiError):
@@ -81,147 +50,3 @@ class IdempotencyKeyReused(ApiError):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = "idempotency_key_reused"
     default_detail = "This Idempotency-Key was used with a different request."
-
-
-class ServiceBusy(ApiError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "service_unavailable"
-    default_detail = "The service is busy; retry shortly."
-
-
-class RateLimited(ApiError):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_code = "rate_limited"
-    default_detail = "Too many requests."
-
-
-# DRF's own exceptions → our codes. Anything else a client can cause is mapped here too.
-_DRF_CODES: dict[type[exceptions.APIException], tuple[str, str | None]] = {
-    exceptions.ValidationError: ("validation_error", "The request is not valid."),
-    exceptions.ParseError: ("validation_error", None),
-    exceptions.NotAuthenticated: ("unauthorized", None),
-    exceptions.AuthenticationFailed: ("unauthorized", None),
-    exceptions.PermissionDenied: ("forbidden", None),
-    exceptions.NotFound: ("not_found", "Not found."),
-    exceptions.MethodNotAllowed: ("method_not_allowed", None),
-    exceptions.NotAcceptable: ("not_acceptable", None),
-    exceptions.UnsupportedMediaType: ("unsupported_media_type", None),
-    exceptions.Throttled: ("rate_limited", None),
-}
-
-
-def envelope(code: str, message: str, details: dict | None = None) -> dict:
-    return {"success": False, "error": {"code": code, "message": message, "details": details or {}}}
-
-
-def error_response(status_code: int, code: str, message: str, details: dict | None = None):
-    """A plain Django response in the envelope, for errors raised outside DRF views."""
-    return JsonResponse(
-        envelope(code, message, details),
-        status=status_code,
-        content_type="application/json; charset=utf-8",
-        json_dumps_params={"separators": (",", ":")},
-    )
-
-
-def _validation_details(detail) -> dict:
-    if isinstance(detail, dict):
-        return {key: _messages(value) for key, value in detail.items()}
-    return {"non_field_errors": _messages(detail)}
-
-
-def _messages(value):
-    if isinstance(value, dict):
-        return {key: _messages(item) for key, item in value.items()}
-    if isinstance(value, list):
-        if all(not isinstance(item, dict | list) for item in value):
-            return [str(item) for item in value]
-        return [_messages(item) for item in value]
-    return [str(value)]
-
-
-def exception_handler(exc, context):
-    if isinstance(exc, Http404):
-        exc = NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
-    elif isinstance(exc, DjangoValidationError):
-        # Services raise Django's ValidationError (the admin shows it too); the API answers 400.
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        )
-    elif isinstance(exc, OperationalError):
-        # The DB-API's error for "the database could not do it now": a lock held too long
-        # (PostgreSQL's lock_timeout, SQLite's busy timeout), a deadlock or serialization
-        # failure it broke, a lost connection, too many clients. Not the client's fault, and
-        # worth a retry; never a 500.
-        logger.warning("Database unavailable: %s", exc, exc_info=True)
-        exc = ServiceBusy(headers={"Retry-After": "1"})
-
-    if not isinstance(exc, exceptions.APIException):
-        # Unexpected: logged with its trace, answered without it.
-        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
-        set_rollback()
-        return Response(
-            envelope("internal_error", "Something went wrong on our side."),
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
-
-    headers = {}
-    if isinstance(exc, ApiError):
-        code, message, details = exc.default_code, str(exc.detail), exc.details
-        headers.update(exc.headers)
-    else:
-        code, message = next(
-            (value for cls, value in _DRF_CODES.items() if isinstance(exc, cls)),
-            ("error", None),
-        )
-        details = {}
-        if isinstance(exc, exceptions.ValidationError):
-            details = _validation_details(exc.detail)
-            message = "The request is not valid."
-        elif isinstance(exc.detail, dict | list):
-            details = _validation_details(exc.detail)
-            message = message or "The request is not valid."
-        else:
-            message = message or str(exc.detail)
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
-
-    set_rollback()
-    return Response(envelope(code, message, details), status=exc.status_code, headers=headers)
-
-
-# Django-level handlers, for requests that never reach a DRF view.
-
-
-def handler404(request, exception=None):
-    return error_response(404, "not_found", "Not found.")
-
-
-def handler500(request):
-    return error_response(500, "internal_error", "Something went wrong on our side.")
-
-
-def handler400(request, exception=None):
-    return error_response(400, "bad_request", "Bad request.")
-
-
-def handler403(request, exception=None):
-    return error_response(403, "forbidden", "Forbidden.")
-
-
-@csrf_exempt  # an API path: no cookies, so no CSRF check and no HTML 403 page
-def api_not_found(request, *args, **kwargs):
-    """Any unknown path under /v1, any method: the envelope even when DEBUG would show a
-    debug page."""
-    return handler404(request)
-
-
-def csrf_failure(request, reason=""):
-    """A CSRF refusal: the envelope under /v1, Django's own page for the admin."""
-    if request.path_info == "/v1" or request.path_info.startswith("/v1/"):
-        return error_response(403, "forbidden", "Forbidden.")
-    return django_csrf_failure(request, reason=reason)

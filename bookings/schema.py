@@ -4,10 +4,8 @@ from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
     OpenApiSerializerFieldExtension,
 )
-from drf_spectacular.views import SpectacularJSONAPIView
 
 from .models import BookingStatus
-from .renderers import Utf8JSONRenderer
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -38,14 +36,3 @@ class PrefixedIdFieldScheme(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         return id_schema(self.target.prefix)
-
-
-class SchemaView(SpectacularJSONAPIView):
-    """``GET /v1/schema``. Its errors (a 405 for another method) are the API's JSON envelope,
-    not an ``application/vnd.oai.openapi+json`` document."""
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        if response.status_code >= 400:
-            request.accepted_renderer = Utf8JSONRenderer()
-            request.accepted_media_type = Utf8JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)

@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from bookings import health
-from bookings.errors import api_not_found
-from bookings.schema import SchemaView
+from bookings_project.api import health
+from bookings_project.api.errors import api_not_found
+from bookings_project.api.schema import SchemaView
 
 urlpatterns = [
     path("v1/schema", SchemaView.as_view(), name="schema"),
@@ -17,7 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "bookings.errors.handler400"
-handler403 = "bookings.errors.handler403"
-handler404 = "bookings.errors.handler404"
-handler500 = "bookings.errors.handler500"
+handler400 = "bookings_project.api.errors.handler400"
+handler403 = "bookings_project.api.errors.handler403"
+handler404 = "bookings_project.api.errors.handler404"
+handler500 = "bookings_project.api.errors.handler500"

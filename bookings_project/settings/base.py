@@ -54,8 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "bookings.middleware.RequestIdMiddleware",
-    "bookings.middleware.BodySizeLimitMiddleware",
+    "bookings_project.api.middleware.RequestIdMiddleware",
+    "bookings_project.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,7 +68,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "bookings_project.urls"
 # API paths carry no cookies and are never CSRF-checked; this answers a refusal elsewhere.
-CSRF_FAILURE_VIEW = "bookings.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "bookings_project.api.errors.csrf_failure"
 WSGI_APPLICATION = "bookings_project.wsgi.application"
 
 TEMPLATES = [
@@ -184,9 +184,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["bookings.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["bookings.auth.HasScope"],
-    "DEFAULT_PARSER_CLASSES": ["bookings.parsers.StrictJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["bookings.renderers.Utf8JSONRenderer"],
-    "EXCEPTION_HANDLER": "bookings.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["bookings_project.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["bookings_project.api.renderers.Utf8JSONRenderer"],
+    "EXCEPTION_HANDLER": "bookings_project.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_VERSIONING_CLASS": None,

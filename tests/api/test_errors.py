@@ -169,7 +169,7 @@ def test_non_json_write_is_415_envelope(api, event_type, content_type, body):
 # --- 500 ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.urls("tests.bookings.urls_errors")
+@pytest.mark.urls("tests.api.urls_errors")
 @pytest.mark.parametrize("path", ["/test/boom-api", "/test/boom-django"])
 def test_unexpected_error_is_500_envelope_without_a_trace(path):
     client = Client(raise_request_exception=False, HTTP_X_REQUEST_ID="trace-me-500")
@@ -186,7 +186,7 @@ def test_unexpected_error_is_500_envelope_without_a_trace(path):
     assert response["X-Request-Id"] == "trace-me-500"
 
 
-@pytest.mark.urls("tests.bookings.urls_errors")
+@pytest.mark.urls("tests.api.urls_errors")
 @pytest.mark.parametrize("sqlstate", ["40P01", "55P03", "40001", "53300", "57P01"])
 def test_database_unavailable_is_503_with_retry_after_not_500(sqlstate):
     """A deadlock, lock timeout, serialization failure, too many clients or a shutdown: the

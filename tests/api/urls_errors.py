@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from bookings.api_base import ApiView
+from bookings_project.api.views import ApiView
 from bookings_project.urls import urlpatterns as project_urlpatterns
 
 LEAK = "secret internals: password=hunter2"
@@ -44,7 +44,7 @@ urlpatterns = [
     *project_urlpatterns,
 ]
 
-handler400 = "bookings.errors.handler400"
-handler403 = "bookings.errors.handler403"
-handler404 = "bookings.errors.handler404"
-handler500 = "bookings.errors.handler500"
+handler400 = "bookings_project.api.errors.handler400"
+handler403 = "bookings_project.api.errors.handler403"
+handler404 = "bookings_project.api.errors.handler404"
+handler500 = "bookings_project.api.errors.handler500"

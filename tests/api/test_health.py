@@ -9,6 +9,8 @@ from django.test import Client, override_settings
 
 from tests.assertions import assert_error
 
+HEALTH = "bookings_project.api.health"
+
 BROKEN_CACHE = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -65,7 +67,7 @@ def test_readyz_is_503_naming_the_database_when_it_is_down(db):
     def broken_cursor(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    with mock.patch("bookings.health.connection.cursor", broken_cursor):
+    with mock.patch(f"{HEALTH}.connection.cursor", broken_cursor):
         response = Client().get("/readyz")
 
     error = assert_error(response, 503, "not_ready")
@@ -73,7 +75,9 @@ def test_readyz_is_503_naming_the_database_when_it_is_down(db):
 
 
 def test_readyz_is_503_naming_the_broker_when_it_is_down(db):
-    with mock.patch("bookings.health._check_broker", side_effect=ConnectionError("refused")):
+    with mock.patch(
+        "bookings_project.api.health._check_broker", side_effect=ConnectionError("refused")
+    ):
         response = Client().get("/readyz")
 
     error = assert_error(response, 503, "not_ready")
@@ -83,7 +87,9 @@ def test_readyz_is_503_naming_the_broker_when_it_is_down(db):
 
 @override_settings(CACHES=BROKEN_CACHE)
 def test_readyz_names_everything_that_is_down(db):
-    with mock.patch("bookings.health._check_broker", side_effect=ConnectionError("refused")):
+    with mock.patch(
+        "bookings_project.api.health._check_broker", side_effect=ConnectionError("refused")
+    ):
         response = Client().get("/readyz")
 
     assert assert_error(response, 503, "not_ready")["details"]["down"] == ["cache", "broker"]
