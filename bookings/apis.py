@@ -1,11 +1,12 @@
 """Thin views: validate, call a selector or service, serialize into the envelope."""
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from bookings_project.api.renderers import Utf8JSONRenderer
 from bookings_project.api.views import ApiView, ok
 
-from . import selectors, services
+from . import errors, selectors, services
 from .idempotency import Result, idempotency_key_parse, idempotent_call
 from .models import ApiKey, BookingHistory
 from .schema import DATE_OR_TIME_SCHEMA, STATUS_LIST_SCHEMA, id_schema
@@ -25,6 +26,22 @@ from .serializers import (
 from .services import Actor
 
 Scope = ApiKey.Scope
+
+# The one place a domain error meets its HTTP status (registered with the exception handler
+# when the app is ready). Its code, message and details come from the error itself.
+ERROR_STATUSES: dict[type[errors.BookingsError], int] = {
+    errors.BookingsError: 400,
+    errors.ValidationFailed: 400,
+    errors.FieldNotUpdatable: 400,
+    errors.InvalidCursor: 400,
+    errors.InvalidIdempotencyKey: 400,
+    errors.NotFound: 404,
+    errors.InvalidTransition: 409,
+    errors.BookingNotStarted: 409,
+    errors.SlotUnavailable: 409,
+    errors.IdempotencyRequestInProgress: 409,
+    errors.IdempotencyKeyReused: 422,
+}
 
 _AUTH_ERRORS = {401: ErrorEnvelope, 403: ErrorEnvelope, 429: ErrorEnvelope}
 _GET_ERRORS = {**_AUTH_ERRORS, 404: ErrorEnvelope}
@@ -90,13 +107,19 @@ class BookingListApi(ApiView):
             booking = services.booking_create(team=team, actor=_actor(request), **kwargs)
             return _created(booking)
 
-        return idempotent_call(
+        result = idempotent_call(
             team=team,
             key=key,
             endpoint="POST /v1/bookings",
             payload=payload,
             prepare=prepare,
             produce=produce,
+        )
+        return HttpResponse(
+            result.body,
+            status=result.status,
+            content_type=Utf8JSONRenderer.media_type + "; charset=utf-8",
+            headers=result.headers,
         )
 
     @extend_schema(

@@ -5,4 +5,9 @@ class BookingsConfig(AppConfig):
     name = "bookings"
 
     def ready(self):
+        from bookings_project.api.errors import register_error_statuses
+
         from . import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from .apis import ERROR_STATUSES
+
+        register_error_statuses(ERROR_STATUSES)

@@ -1,52 +1,82 @@
-"""The domain's errors, each with its stable code."""
+"""The domain's errors: what went wrong, in words the API, the admin and commands share.
 
-from rest_framework import status
-
-from bookings_project.api.errors import ApiError, NotFound
-
-__all__ = ["NotFound"]
-
-
-class InvalidCursor(ApiError):
-    default_code = "invalid_cursor"
-    default_detail = "The cursor is not one this API issued, or it was altered."
+Nothing here knows HTTP. Each error has a stable ``code``, a message, ``details`` (a JSON
+object) and, when retrying later may succeed, ``retry_after`` in seconds. The API maps each
+class to a status in one place (``bookings.apis.ERROR_STATUSES``); the admin and management
+commands catch ``BookingsError`` and show its message.
+"""
 
 
-class FieldNotUpdatable(ApiError):
-    default_code = "field_not_updatable"
-    default_detail = "Only attendee details can be updated."
+class BookingsError(Exception):
+    code = "error"
+    default_message = "The request could not be carried out."
+
+    def __init__(
+        self, message: str | None = None, *, details: dict | None = None, retry_after=None
+    ):
+        self.message = message or self.default_message
+        self.details = details or {}
+        self.retry_after: int | None = retry_after
+        super().__init__(self.message)
 
 
-class InvalidIdempotencyKey(ApiError):
-    default_code = "invalid_idempotency_key"
-    default_detail = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+class ValidationFailed(BookingsError):
+    """Bad input. ``details`` maps each field to its messages: ``{"field": ["…"]}``."""
+
+    code = "validation_error"
+    default_message = "The request is not valid."
+
+    def __init__(self, errors: dict[str, str | list[str]], message: str | None = None):
+        details = {
+            field: [messages] if isinstance(messages, str) else list(messages)
+            for field, messages in errors.items()
+        }
+        super().__init__(message, details=details)
 
 
-class InvalidTransition(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "invalid_transition"
-    default_detail = "This action is not allowed in the booking's current status."
+class FieldNotUpdatable(BookingsError):
+    code = "field_not_updatable"
+    default_message = "Only attendee details can be updated."
 
 
-class BookingNotStarted(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "booking_not_started"
-    default_detail = "The booking has not started yet."
+class InvalidCursor(BookingsError):
+    code = "invalid_cursor"
+    default_message = "The cursor is not one this API issued, or it was altered."
 
 
-class SlotUnavailable(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "slot_unavailable"
-    default_detail = "No eligible host is free at that time."
+class InvalidIdempotencyKey(BookingsError):
+    code = "invalid_idempotency_key"
+    default_message = "Idempotency-Key must be 1 to 255 printable ASCII characters."
 
 
-class IdempotencyRequestInProgress(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "idempotency_request_in_progress"
-    default_detail = "A request with this Idempotency-Key is still being processed."
+class NotFound(BookingsError):
+    code = "not_found"
+    default_message = "Not found."
 
 
-class IdempotencyKeyReused(ApiError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "idempotency_key_reused"
-    default_detail = "This Idempotency-Key was used with a different request."
+class InvalidTransition(BookingsError):
+    code = "invalid_transition"
+    default_message = "This action is not allowed in the booking's current status."
+
+
+class BookingNotStarted(BookingsError):
+    code = "booking_not_started"
+    default_message = "The booking has not started yet."
+
+
+class SlotUnavailable(BookingsError):
+    code = "slot_unavailable"
+    default_message = "No eligible host is free at that time."
+
+
+class IdempotencyRequestInProgress(BookingsError):
+    code = "idempotency_request_in_progress"
+    default_message = "A request with this Idempotency-Key is still being processed."
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, retry_after=1)
+
+
+class IdempotencyKeyReused(BookingsError):
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was used with a different request."

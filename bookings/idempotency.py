@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.http import HttpResponse
 from django.utils import timezone
 
 from .db import is_lock_timeout
@@ -28,23 +27,18 @@ from .models import IdempotencyKey, Team
 
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 REPLAY_MARKER = b',"idempotent_replay":true'
 
 
 @dataclass
 class Result:
-    """What a create produced: the exact bytes to send now and to replay later."""
+    """What a create produced (or a replay returns): a status, the exact body bytes, and
+    headers. The API sends it as it is."""
 
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     booking_id: str | None = None
-
-    def response(self) -> HttpResponse:
-        return HttpResponse(
-            self.body, status=self.status, content_type=JSON_CONTENT_TYPE, headers=self.headers
-        )
 
 
 def idempotency_key_parse(raw: str | None) -> str | None:
@@ -62,7 +56,7 @@ def request_fingerprint(*, endpoint: str, payload) -> str:
     return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
 
 
-def _replay(row: IdempotencyKey, fingerprint: str) -> HttpResponse:
+def _replay(row: IdempotencyKey, fingerprint: str) -> Result:
     if row.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
     body = bytes(row.response_body)
@@ -70,12 +64,7 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> HttpResponse:
     if row.response_location:
         headers["Location"] = row.response_location
     # The original bytes with the marker before the final "}": nothing else changes.
-    return HttpResponse(
-        body[:-1] + REPLAY_MARKER + body[-1:],
-        status=200,
-        content_type=JSON_CONTENT_TYPE,
-        headers=headers,
-    )
+    return Result(status=200, body=body[:-1] + REPLAY_MARKER + body[-1:], headers=headers)
 
 
 def idempotent_call(
@@ -86,7 +75,7 @@ def idempotent_call(
     payload,
     prepare: Callable[[], Any],
     produce: Callable[[Any], Result],
-) -> HttpResponse:
+) -> Result:
     """Run ``produce`` (which writes) at most once per (team, key), as the contract says.
 
     ``prepare`` validates the request (reads only). It runs after a stored response has had
@@ -96,7 +85,7 @@ def idempotent_call(
     if key is None:
         prepared = prepare()
         with transaction.atomic():
-            return produce(prepared).response()
+            return produce(prepared)
 
     fingerprint = request_fingerprint(endpoint=endpoint, payload=payload)
     for _ in range(3):
@@ -122,7 +111,7 @@ def idempotent_call(
                 continue
             except OperationalError as exc:
                 if is_lock_timeout(exc):  # the first request is still running
-                    raise IdempotencyRequestInProgress(headers={"Retry-After": "1"}) from None
+                    raise IdempotencyRequestInProgress() from None
                 raise
             result = produce(prepared)
             claim.response_status = result.status
@@ -132,8 +121,8 @@ def idempotent_call(
             claim.save(
                 update_fields=["response_status", "response_body", "response_location", "booking"]
             )
-            return result.response()
-    raise IdempotencyRequestInProgress(headers={"Retry-After": "1"})
+            return result
+    raise IdempotencyRequestInProgress()
 
 
 def idempotency_keys_purge(*, batch_size: int = 5000) -> int:

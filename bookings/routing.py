@@ -23,13 +23,12 @@ and we move on to the next host.
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connections, router, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.sql import InsertQuery
 
 from .db import is_lock_timeout
-from .errors import SlotUnavailable
+from .errors import SlotUnavailable, ValidationFailed
 from .models import MAX_BLOCKED_SPAN, Booking, EventType, TeamMember
 
 OVERLAP_CONSTRAINT = "booking_no_overlap_per_host"
@@ -66,9 +65,7 @@ def hosts_to_try(
     if pinned_host_id is not None:
         hosts = [host for host in hosts if host.id == pinned_host_id]
         if not hosts:
-            raise ValidationError(
-                {"assigned_to_id": "Not an active host of this event type."}, code="invalid"
-            )
+            raise ValidationFailed({"assigned_to_id": "Not an active host of this event type."})
     free = [host for host in hosts if not host.is_busy]
     if not free:
         raise SlotUnavailable(

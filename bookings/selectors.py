@@ -3,9 +3,8 @@
 from collections.abc import Mapping
 
 from django.db.models import QuerySet
-from rest_framework.exceptions import ValidationError
 
-from .errors import NotFound
+from .errors import NotFound, ValidationFailed
 from .filters import LIST_PARAMETERS, BookingFilter
 from .ids import is_valid_id
 from .models import Booking, BookingHistory, EventType, Team, TeamMember
@@ -50,7 +49,7 @@ def booking_list(*, team: Team, params: Mapping[str, list[str]]) -> Page:
     if not filterset.is_valid():
         errors.update({field: list(messages) for field, messages in filterset.errors.items()})
     if errors:
-        raise ValidationError(errors)
+        raise ValidationFailed(errors)
     return keyset_paginate(filterset.qs, cursor=cursor, limit=limit)
 
 
@@ -72,7 +71,7 @@ def event_type_list(
 ) -> QuerySet[EventType]:
     errors = _query_errors(params or {}, allowed=set())
     if errors:
-        raise ValidationError(errors)
+        raise ValidationFailed(errors)
     return EventType.objects.filter(team=team).prefetch_related("host_links").order_by("id")
 
 
@@ -90,7 +89,7 @@ def member_list(
     if raw is not None and raw[-1] not in ("true", "false"):
         errors.setdefault("is_active", ["Must be true or false."])
     if errors:
-        raise ValidationError(errors)
+        raise ValidationFailed(errors)
     members = TeamMember.objects.filter(team=team).order_by("id")
     if raw is not None:
         members = members.filter(is_active=raw[-1] == "true")

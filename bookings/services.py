@@ -5,7 +5,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,6 +12,7 @@ from notifications.models import EmailOutbox
 from notifications.services import email_queue
 
 from .auth import ALL_SCOPES, hash_key
+from .errors import ValidationFailed
 from .ids import ulid
 from .models import ApiKey, Booking, BookingHistory, EventType, Team
 from .routing import hosts_to_try, insert_with_first_free_host
@@ -29,7 +29,8 @@ def api_key_create(
     scopes = list(ALL_SCOPES) if scopes is None else list(dict.fromkeys(scopes))
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if unknown or not scopes:
-        raise ValueError(f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}")
+        message = f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}"
+        raise ValidationFailed({"scopes": message}, message)
     secret = f"sk_{'test' if test else 'live'}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
         team=team,
@@ -86,22 +87,20 @@ def _history(
 
 def _check_bookable(*, event_type: EventType, start_time: datetime, now: datetime) -> None:
     if not event_type.is_active:
-        raise ValidationError({"event_type_id": "This event type is not active."}, code="inactive")
+        raise ValidationFailed({"event_type_id": "This event type is not active."})
     earliest = now + timedelta(minutes=event_type.minimum_booking_notice)
     if start_time < earliest:
-        raise ValidationError(
+        raise ValidationFailed(
             {
                 "requested_time": (
                     f"Too soon: this event type needs {event_type.minimum_booking_notice} minutes' "
                     f"notice (the earliest start is {earliest.isoformat()})."
                 )
-            },
-            code="too_soon",
+            }
         )
     if start_time > now + BOOKING_HORIZON:
-        raise ValidationError(
-            {"requested_time": "Too far ahead: bookings open at most 5 years in advance."},
-            code="too_far",
+        raise ValidationFailed(
+            {"requested_time": "Too far ahead: bookings open at most 5 years in advance."}
         )
 
 
@@ -130,7 +129,7 @@ def booking_create(
     ``slot_unavailable`` and nothing is left behind.
     """
     if event_type.team_id != team.id:
-        raise ValueError("event type of another team")
+        raise ValidationFailed({"event_type_id": "Unknown event type."})
     now = timezone.now()
     _check_bookable(event_type=event_type, start_time=start_time, now=now)
     end_time = start_time + timedelta(minutes=event_type.duration)

@@ -5,6 +5,7 @@ Every error the service returns — DRF's, Django's 404/500, our own — has the
 """
 
 import logging
+from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -48,6 +49,24 @@ class RateLimited(ApiError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "rate_limited"
     default_detail = "Too many requests."
+
+
+# The apps' own error classes → HTTP status. An app registers its classes when it is ready
+# (``register_error_statuses``): this module knows none of them. An error is answered with the
+# status of the nearest registered class in its MRO, and its own ``code``, ``message``,
+# ``details`` and ``retry_after`` (seconds, or None).
+_REGISTERED_STATUSES: dict[type[Exception], int] = {}
+
+
+def register_error_statuses(statuses: Mapping[type[Exception], int]) -> None:
+    _REGISTERED_STATUSES.update(statuses)
+
+
+def _registered_status(exc: Exception) -> int | None:
+    return next(
+        (_REGISTERED_STATUSES[cls] for cls in type(exc).__mro__ if cls in _REGISTERED_STATUSES),
+        None,
+    )
 
 
 # DRF's own exceptions → our codes. Anything else a client can cause is mapped here too.
@@ -96,6 +115,15 @@ def _messages(value):
 
 
 def exception_handler(exc, context):
+    registered = _registered_status(exc)
+    if registered is not None:
+        retry_after = getattr(exc, "retry_after", None)
+        set_rollback()
+        return Response(
+            envelope(exc.code, exc.message, exc.details),
+            status=registered,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+        )
     if isinstance(exc, Http404):
         exc = NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from bookings.auth import ALL_SCOPES, hash_key
+from bookings.errors import ValidationFailed
 from bookings.ids import new_id
 from bookings.models import ApiKey
 from bookings.services import api_key_create
@@ -180,9 +181,9 @@ def test_the_hash_of_a_key_is_not_a_key(key):
 
 
 def test_unknown_scope_is_refused_at_creation(team):
-    with pytest.raises(ValueError, match="bookings:delete"):
+    with pytest.raises(ValidationFailed, match="bookings:delete"):
         api_key_create(team=team, scopes=["bookings:read", "bookings:delete"])
-    with pytest.raises(ValueError, match="none"):
+    with pytest.raises(ValidationFailed, match="none"):
         api_key_create(team=team, scopes=[])
     assert not ApiKey.objects.exists()
 

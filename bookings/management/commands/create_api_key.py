@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from bookings.auth import ALL_SCOPES
+from bookings.errors import ValidationFailed
 from bookings.models import Team
 from bookings.services import api_key_create
 
@@ -28,8 +29,8 @@ class Command(BaseCommand):
             scope_list = [scope.strip() for scope in scopes.split(",") if scope.strip()]
         try:
             key, secret = api_key_create(team=team, name=name, scopes=scope_list, test=test)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        except ValidationFailed as exc:
+            raise CommandError(exc.message) from None
         self.stdout.write(f"Created key {key.prefix}… for {team.name} ({team.id})")
         self.stdout.write(f"Scopes: {', '.join(key.scopes)}")
         self.stdout.write("Store it now; it is not shown again:")
