@@ -8,6 +8,6 @@ class BookingsConfig(AppConfig):
         from bookings_project.api.errors import register_error_statuses
 
         from . import schema  # noqa: F401  (registers the OpenAPI auth extension)
-        from .apis import ERROR_STATUSES
+        from .viewsets import ERROR_STATUSES
 
         register_error_statuses(ERROR_STATUSES)

@@ -69,24 +69,24 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class HasScope(permissions.BasePermission):
-    """The view names the scope each method needs in ``required_scopes``.
-
-    A view that names none needs no key at all (the schema, health checks).
+    """The view names the scope each action (a viewset) or method (a plain view) needs in
+    ``required_scopes``. A view that names none needs no key at all (the schema, health).
     """
 
     message = "This API key lacks the scope this request needs."
 
     def has_permission(self, request, view) -> bool:
         required = getattr(view, "required_scopes", {})
-        scope = required.get(request.method)
-        if scope is None and request.method in ("HEAD", "OPTIONS"):
-            scope = required.get("GET")
         if not required:
             return True
         if not isinstance(request.user, ApiClient):
             raise exceptions.NotAuthenticated("An API key is required.")
+        action = getattr(view, "action", None)
+        scope = required.get(action) if action else required.get(request.method)
+        if scope is None and request.method == "HEAD":
+            scope = required.get("GET")
         if scope is None:
-            return True  # an unknown method: the view answers 405 itself
+            return True  # a method the view does not answer: it says 405 itself
         if scope not in request.auth.scopes:
             self.message = f"This API key lacks the '{scope}' scope."
             return False

@@ -2,7 +2,7 @@
 
 Nothing here knows HTTP. Each error has a stable ``code``, a message, ``details`` (a JSON
 object) and, when retrying later may succeed, ``retry_after`` in seconds. The API maps each
-class to a status in one place (``bookings.apis.ERROR_STATUSES``); the admin and management
+class to a status in one place (``bookings.viewsets.ERROR_STATUSES``); the admin and management
 commands catch ``BookingsError`` and show its message.
 """
 

@@ -1,153 +1,104 @@
-"""Filters of ``GET /v1/bookings``. Every bad value is a 400, never silently ignored."""
+"""Query strings of the lists, validated at the API edge into the selectors' typed arguments.
 
-import re
-from datetime import UTC, datetime, time, timedelta
+A bad value is a 400 naming the parameter, never silently ignored; so are an unknown
+parameter and a repeated one. The values are parsed by the same fields as request bodies.
+"""
 
-import django_filters
-from django import forms
-from django.db.models.functions import Lower
-from django.utils.dateparse import parse_date, parse_datetime
+from collections.abc import Iterable, Mapping
 
-from .ids import is_valid_id
-from .models import Booking
+from rest_framework import serializers
 
-
-class _StrictField(forms.Field):
-    """A field that refuses an empty value: ``?status=`` is a mistake, not "no filter"."""
-
-    def to_python(self, value):
-        if value in (None,):
-            return None
-        if not isinstance(value, str) or value.strip() == "":
-            raise forms.ValidationError("Must not be empty.", code="empty")
-        return self.parse(value.strip())
-
-    def parse(self, value: str):
-        raise NotImplementedError
+from .errors import ValidationFailed
+from .fields import DateOrTimeField, PrefixedIdField, StatusListField
 
 
-class StatusListField(_StrictField):
-    def parse(self, value):
-        statuses = [item.strip() for item in value.split(",")]
-        unknown = [item for item in statuses if item not in Booking.Status.values]
-        if unknown:
-            raise forms.ValidationError(
-                f"Unknown status {', '.join(map(repr, unknown))}; "
-                f"expected one or more of {', '.join(Booking.Status.values)}, comma-separated."
-            )
-        return sorted(set(statuses))
+class BookingListQuery(serializers.Serializer):
+    """``GET /v1/bookings`` filters → keyword arguments of ``selectors.booking_list``."""
 
+    status = StatusListField(required=False, help_text="One status, or several comma-separated.")
+    event_type_id = PrefixedIdField(prefix="evt", required=False)
+    assigned_to_id = PrefixedIdField(prefix="mem", required=False)
+    attendee_email = serializers.EmailField(required=False, help_text="Case-insensitive.")
+    start_date = DateOrTimeField(
+        bound="start",
+        required=False,
+        help_text="ISO 8601 date or time with offset: start_time >= start_date.",
+    )
+    end_date = DateOrTimeField(
+        bound="end",
+        required=False,
+        help_text="ISO 8601 date or time with offset: start_time < end_date "
+        "(a date: the whole UTC day).",
+    )
 
-class PrefixedIdField(_StrictField):
-    def __init__(self, *args, prefix: str, **kwargs):
-        self.prefix = prefix
-        super().__init__(*args, **kwargs)
+    # query parameter → selector argument
+    SELECTOR_ARGUMENTS = {
+        "status": "statuses",
+        "event_type_id": "event_type_id",
+        "assigned_to_id": "assigned_to_id",
+        "attendee_email": "attendee_email",
+        "start_date": "start_from",
+        "end_date": "start_before",
+    }
 
-    def parse(self, value):
-        if not is_valid_id(value, self.prefix):
-            raise forms.ValidationError(
-                f"Not a valid id: expected '{self.prefix}_' and 26 characters."
-            )
-        return value
-
-
-class EmailValueField(_StrictField):
-    def parse(self, value):
-        forms.EmailField().clean(value)
+    def validate_attendee_email(self, value: str) -> str:
         return value.lower()
 
-
-# RFC 3339 shapes (``T`` or a space between date and time); the offset is optional here only
-# so that a naive time gets its own message.
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
-)
-
-
-class DateOrTimeField(_StrictField):
-    """An ISO 8601 date, or a time with an offset. A bare date is a whole UTC day.
-
-    ``bound`` says which end of that day a bare date stands for: the start for a lower bound,
-    the start of the next day for an exclusive upper bound.
-    """
-
-    def __init__(self, *args, bound: str, **kwargs):
-        self.bound = bound
-        super().__init__(*args, **kwargs)
-
-    def parse(self, value):
-        # Shapes are checked first: Python's ``fromisoformat`` (under Django's parsers) also
-        # takes ISO week dates and odd digit runs (``1733011200`` is 12 January 1733), and
-        # answers a naive midnight for a bare date.
-        try:
-            day = parse_date(value) if _DATE.match(value) else None
-            moment = parse_datetime(value) if _DATETIME.match(value) else None
-        except ValueError:
-            moment = day = None
-        try:
-            if moment is not None:
-                if moment.tzinfo is None:
-                    raise forms.ValidationError("A time must carry an offset ('Z' or '+02:00').")
-                return moment.astimezone(UTC)
-            if day is None:
-                raise forms.ValidationError(
-                    "Expected an ISO 8601 date (2026-12-01) or time with offset."
-                )
-            start = datetime.combine(day, time.min, tzinfo=UTC)
-            return start + timedelta(days=1) if self.bound == "end" else start
-        except OverflowError:
-            raise forms.ValidationError("Out of the supported range of dates.") from None
-
-
-class _FieldFilter(django_filters.Filter):
-    def __init__(self, *args, field_class, field_kwargs=None, **kwargs):
-        self.field_class = field_class
-        super().__init__(*args, **kwargs)
-        self.extra.update(field_kwargs or {})
-
-
-class BookingFilterForm(forms.Form):
-    def clean(self):
-        data = super().clean()
+    def validate(self, data):
         start, end = data.get("start_date"), data.get("end_date")
         if start is not None and end is not None and end <= start:
-            self.add_error("end_date", "end_date must be after start_date.")
+            raise serializers.ValidationError({"end_date": "end_date must be after start_date."})
         return data
 
+    def selector_kwargs(self) -> dict:
+        return {self.SELECTOR_ARGUMENTS[name]: value for name, value in self.validated_data.items()}
 
-class BookingFilter(django_filters.FilterSet):
-    status = _FieldFilter(field_name="status", lookup_expr="in", field_class=StatusListField)
-    event_type_id = _FieldFilter(
-        field_name="event_type_id", field_class=PrefixedIdField, field_kwargs={"prefix": "evt"}
-    )
-    assigned_to_id = _FieldFilter(
-        field_name="assigned_to_id", field_class=PrefixedIdField, field_kwargs={"prefix": "mem"}
-    )
-    attendee_email = _FieldFilter(method="filter_attendee_email", field_class=EmailValueField)
-    start_date = _FieldFilter(
-        field_name="start_time",
-        lookup_expr="gte",
-        field_class=DateOrTimeField,
-        field_kwargs={"bound": "start"},
-    )
-    end_date = _FieldFilter(
-        field_name="start_time",
-        lookup_expr="lt",
-        field_class=DateOrTimeField,
-        field_kwargs={"bound": "end"},
+
+class MemberListQuery(serializers.Serializer):
+    """``GET /v1/team/members`` → keyword arguments of ``selectors.member_list``."""
+
+    is_active = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        error_messages={"invalid_choice": "Must be true or false."},
     )
 
-    class Meta:
-        model = Booking
-        fields = []
-        form = BookingFilterForm
-
-    def filter_attendee_email(self, queryset, name, value):
-        # Matches the expression index on (team, lower(attendee_email), start_time, id).
-        return queryset.alias(attendee_email_lower=Lower("attendee_email")).filter(
-            attendee_email_lower=value
-        )
+    def selector_kwargs(self) -> dict:
+        value = self.validated_data.get("is_active")
+        return {} if value is None else {"is_active": value == "true"}
 
 
-LIST_PARAMETERS = frozenset(BookingFilter.base_filters) | {"limit", "cursor"}
+def query_validate(
+    query: Mapping[str, list[str]],
+    serializer_class: type[serializers.Serializer] | None = None,
+    *,
+    also_allowed: Iterable[str] = (),
+    extra_errors: Mapping[str, list[str]] | None = None,
+) -> dict:
+    """Validate a query string (name → its values) and return the selector's arguments.
+
+    Every problem is reported at once in one ``ValidationFailed``: unknown or repeated
+    parameters, bad values, and ``extra_errors`` (the paginator's, for ``limit``/``cursor``).
+    """
+    fields = serializer_class().fields if serializer_class else {}
+    allowed = set(fields) | set(also_allowed)
+    errors: dict[str, list[str]] = {}
+    for name, values in query.items():
+        if name not in allowed:
+            errors[name] = ["Unknown parameter."]
+        elif len(values) > 1:
+            errors[name] = ["Give this parameter once (several statuses go comma-separated)."]
+    single = {name: values[-1] for name, values in query.items() if name in fields}
+    kwargs = {}
+    if serializer_class is not None:
+        serializer = serializer_class(data=single)
+        if serializer.is_valid():
+            kwargs = serializer.selector_kwargs()
+        else:
+            for name, messages in serializer.errors.items():
+                errors.setdefault(name, [str(message) for message in messages])
+    for name, messages in (extra_errors or {}).items():
+        errors.setdefault(name, list(messages))
+    if errors:
+        raise ValidationFailed(errors)
+    return kwargs

@@ -1,22 +1,63 @@
 """Shapes of the API: output serializers for resources and envelopes, input serializers."""
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from .ids import is_valid_id
+from .fields import (
+    AwareDateTimeField,
+    JSONObjectField,
+    PhoneField,
+    PrefixedIdField,
+    TimezoneField,
+)
 from .models import Booking, EventType, TeamMember
 from .services import Attendee
-from .validators import normalize_phone, validate_timezone
 
 
-class AttendeeSerializer(serializers.Serializer):
+def utc_iso(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, as DRF renders it (microseconds only when there are some)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class DeclaredOutputSerializer(serializers.Serializer):
+    """Writes its declared fields out directly: the declaration is the one description of the
+    shape, for the OpenAPI schema and for the response alike.
+
+    DRF's field-by-field path costs several times more for a page of 100 bookings; this reads
+    each declared field's source once and formats times itself. Plain fields are read as
+    attributes; nested serializers and method fields are called as DRF would.
+    """
+
+    @property
+    def _writers(self) -> list[tuple[str, Callable]]:
+        writers = self.__dict__.get("_compiled_writers")
+        if writers is None:
+            writers = [(name, self._writer(field)) for name, field in self.fields.items()]
+            self.__dict__["_compiled_writers"] = writers
+        return writers
+
+    def _writer(self, field) -> Callable:
+        if isinstance(field, serializers.SerializerMethodField):
+            return getattr(self, field.method_name)
+        if isinstance(field, serializers.BaseSerializer):
+            return lambda obj: field.to_representation(field.get_attribute(obj))
+        attribute = field.source_attrs[0] if len(field.source_attrs) == 1 else None
+        if attribute is None:
+            return lambda obj: field.to_representation(field.get_attribute(obj))
+        if isinstance(field, serializers.DateTimeField | AwareDateTimeField):
+            return lambda obj: None if (v := getattr(obj, attribute)) is None else utc_iso(v)
+        return lambda obj: getattr(obj, attribute)
+
+    def to_representation(self, instance) -> dict:
+        return {name: write(instance) for name, write in self._writers}
+
+
+class AttendeeSerializer(DeclaredOutputSerializer):
+    """Who the booking is for."""
+
     name = serializers.CharField(source="attendee_name")
     email = serializers.EmailField(source="attendee_email")
     phone = serializers.SerializerMethodField()
@@ -29,13 +70,17 @@ class AttendeeSerializer(serializers.Serializer):
         return booking.attendee_timezone or None
 
 
-class CancellationSerializer(serializers.Serializer):
+class CancellationSerializer(DeclaredOutputSerializer):
+    """Who cancelled, why and when; null until the booking is cancelled."""
+
     cancelled_by = serializers.ChoiceField(choices=Booking.CancelledBy.choices)
     reason = serializers.CharField(source="cancellation_reason", allow_null=True)
     cancelled_at = serializers.DateTimeField()
 
 
-class BookingSerializer(serializers.ModelSerializer):
+class BookingSerializer(DeclaredOutputSerializer, serializers.ModelSerializer):
+    """A booking: one attendee's slot with one host."""
+
     event_type_id = serializers.CharField()
     assigned_to_id = serializers.CharField(allow_null=True)
     attendee = AttendeeSerializer(source="*")
@@ -68,43 +113,6 @@ class BookingSerializer(serializers.ModelSerializer):
         if booking.cancelled_at is None:
             return None
         return CancellationSerializer(booking).data
-
-    def to_representation(self, booking) -> dict:
-        # The fields above document the shape (and the schema); this writes it out directly,
-        # several times faster than field-by-field for a page of 100. A test holds the two
-        # to the same output.
-        return {
-            "id": booking.id,
-            "status": booking.status,
-            "event_type_id": booking.event_type_id,
-            "assigned_to_id": booking.assigned_to_id,
-            "start_time": utc_iso(booking.start_time),
-            "end_time": utc_iso(booking.end_time),
-            "attendee": {
-                "name": booking.attendee_name,
-                "email": booking.attendee_email,
-                "phone": booking.attendee_phone or None,
-                "timezone": booking.attendee_timezone or None,
-            },
-            "custom_fields": booking.custom_fields,
-            "metadata": booking.metadata,
-            "rescheduled_from_id": booking.rescheduled_from_id,
-            "rescheduled_to_id": booking.rescheduled_to_id,
-            "cancellation": None
-            if booking.cancelled_at is None
-            else {
-                "cancelled_by": booking.cancelled_by,
-                "reason": booking.cancellation_reason,
-                "cancelled_at": utc_iso(booking.cancelled_at),
-            },
-            "created_at": utc_iso(booking.created_at),
-            "updated_at": utc_iso(booking.updated_at),
-        }
-
-
-def utc_iso(value: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``, as DRF renders it (microseconds only when there are some)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class EventTypeSerializer(serializers.ModelSerializer):
@@ -153,6 +161,7 @@ class BookingEnvelope(serializers.Serializer):
     booking = BookingSerializer()
 
 
+@extend_schema_serializer(many=False)  # an envelope around the list
 class BookingListEnvelope(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     bookings = BookingSerializer(many=True)
@@ -164,6 +173,7 @@ class EventTypeEnvelope(serializers.Serializer):
     event_type = EventTypeSerializer()
 
 
+@extend_schema_serializer(many=False)  # an envelope around the list
 class EventTypeListEnvelope(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     event_types = EventTypeSerializer(many=True)
@@ -174,6 +184,7 @@ class MemberEnvelope(serializers.Serializer):
     member = TeamMemberSerializer()
 
 
+@extend_schema_serializer(many=False)  # an envelope around the list
 class MemberListEnvelope(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     members = TeamMemberSerializer(many=True)
@@ -192,8 +203,6 @@ class ErrorEnvelope(serializers.Serializer):
 
 # --- Input --------------------------------------------------------------------------------
 
-MAX_JSON_OBJECT_BYTES = 16 * 1024
-
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, instead of silently dropping them."""
@@ -206,86 +215,11 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
-class AwareDateTimeField(serializers.Field):
-    """An RFC 3339 time that carries an offset; returned in UTC. A naive time is refused."""
-
-    default_error_messages = {
-        "invalid": "Expected an ISO 8601 time with an offset, like 2026-12-01T15:00:00Z.",
-        "naive": "The time must carry an offset ('Z' or '+02:00').",
-    }
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        try:
-            value = parse_datetime(data.strip())
-        except ValueError:
-            value = None
-        if value is None:
-            self.fail("invalid")
-        if value.tzinfo is None:
-            self.fail("naive")
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
-            self.fail("invalid")
-
-    def to_representation(self, value):
-        return serializers.DateTimeField().to_representation(value)
-
-
-class PrefixedIdField(serializers.CharField):
-    def __init__(self, *, prefix: str, **kwargs):
-        self.prefix = prefix
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if not is_valid_id(value, self.prefix):
-            raise serializers.ValidationError(f"Not a valid id: expected '{self.prefix}_…'.")
-        return value
-
-
-@extend_schema_field({"type": "object", "additionalProperties": True})
-class JSONObjectField(serializers.JSONField):
-    """A JSON object (not a list or a scalar) of bounded encoded size."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError("Expected a JSON object.")
-        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
-        if size > MAX_JSON_OBJECT_BYTES:
-            raise serializers.ValidationError(
-                f"Too large: {size} bytes encoded, at most {MAX_JSON_OBJECT_BYTES}."
-            )
-        return data
-
-
 class AttendeeInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     email = serializers.EmailField(max_length=254)
-    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=40)
-    timezone = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=64
-    )
-
-    def validate_phone(self, value):
-        if not value:
-            return ""
-        try:
-            return normalize_phone(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from None
-
-    def validate_timezone(self, value):
-        if not value:
-            return ""
-        try:
-            validate_timezone(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from None
-        return value
+    phone = PhoneField()
+    timezone = TimezoneField()
 
 
 class BookingCreateSerializer(StrictSerializer):

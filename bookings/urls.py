@@ -1,16 +1,12 @@
-from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from . import apis
+from . import viewsets
 
-urlpatterns = [
-    path("bookings", apis.BookingListApi.as_view(), name="booking-list"),
-    path("bookings/<str:booking_id>", apis.BookingDetailApi.as_view(), name="booking-detail"),
-    path("event-types", apis.EventTypeListApi.as_view(), name="event-type-list"),
-    path(
-        "event-types/<str:event_type_id>",
-        apis.EventTypeDetailApi.as_view(),
-        name="event-type-detail",
-    ),
-    path("team/members", apis.MemberListApi.as_view(), name="member-list"),
-    path("team/members/<str:member_id>", apis.MemberDetailApi.as_view(), name="member-detail"),
-]
+# No trailing slashes: /v1/bookings, /v1/bookings/{id}. A path the router does not know falls
+# through to the project's /v1 catch-all (a 404 in the envelope).
+router = SimpleRouter(trailing_slash=False)
+router.register("bookings", viewsets.BookingViewSet, basename="booking")
+router.register("event-types", viewsets.EventTypeViewSet, basename="event-type")
+router.register("team/members", viewsets.TeamMemberViewSet, basename="member")
+
+urlpatterns = router.urls

@@ -1,13 +1,72 @@
-"""Value checks shared by the API serializers, the admin and the services."""
+"""Value rules, one function each, shared by the API fields, the admin and the services.
+
+Each raises Django's ``ValidationError`` with a message for people; the API's fields
+(``bookings.fields``) and the admin's forms show it as it is.
+"""
 
 import re
 import zoneinfo
+from datetime import UTC, date, datetime
 from functools import cache
 
+import phonenumbers
 from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_date, parse_datetime
 
-# "+", a digit, then digits and separators, ending on a digit: separators only between digits.
-_PHONE_ALLOWED = re.compile(r"^\+\d(?:[0-9 ().\-]*\d)?$")
+from .ids import is_valid_id
+
+# RFC 3339 shapes (``T`` or a space between date and time). The offset is optional in the
+# pattern only so that a naive time gets a message of its own. Checked before parsing:
+# Python's ``fromisoformat`` (under Django's parsers) also takes ISO week dates, the basic
+# format (``20261201``) and odd digit runs, and answers a naive midnight for a bare date.
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+)
+_TIME_EXPECTED = "Expected an ISO 8601 time with an offset, like 2026-12-01T15:00:00Z."
+
+
+def parse_aware_datetime(value: str) -> datetime:
+    """The one parser of times, for bodies and query strings: RFC 3339 with an offset, in UTC."""
+    value = value.strip()
+    try:
+        moment = parse_datetime(value) if _DATETIME.match(value) else None
+    except ValueError:  # the right shape, an impossible value: 25:00, 30 February
+        moment = None
+    if moment is None:
+        raise ValidationError(_TIME_EXPECTED, code="invalid")
+    if moment.tzinfo is None:
+        raise ValidationError("The time must carry an offset ('Z' or '+02:00').", code="naive")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValidationError("Out of the supported range of dates.", code="invalid") from None
+
+
+def is_iso_date(value: str) -> bool:
+    return bool(_DATE.match(value.strip()))
+
+
+def parse_iso_date(value: str) -> date:
+    """A calendar date, ``2026-12-01``."""
+    try:
+        day = parse_date(value.strip()) if is_iso_date(value) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValidationError(
+            "Expected an ISO 8601 date (2026-12-01) or time with offset.", code="invalid"
+        )
+    return day
+
+
+def parse_prefixed_id(value: str, prefix: str) -> str:
+    """One of our ids of one type: the prefix, ``_``, then a 26-character ULID."""
+    if not is_valid_id(value, prefix):
+        raise ValidationError(
+            f"Not a valid id: expected '{prefix}_' and 26 characters.", code="invalid"
+        )
+    return value
 
 
 @cache
@@ -20,14 +79,31 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"'{value}' is not an IANA time zone name.", code="invalid")
 
 
+# "+", a digit, then digits and separators, ending on a digit: separators only between digits.
+_PHONE_ALLOWED = re.compile(r"^\+\d(?:[0-9 ().\-]*\d)?$")
+_PHONE_RULE = (
+    "Enter an international number: '+', then 7 to 15 digits "
+    "(spaces, dashes, dots or parentheses allowed between them)."
+)
+
+
 def normalize_phone(value: str) -> str:
-    """``+1-555-0123`` → ``+15550123``: ``+`` then 7 to 15 digits, separators between them."""
+    """``+1-555-0123`` → ``+15550123``: ``+`` then 7 to 15 digits, separators between them.
+
+    The contract's rule decides the characters and the digit count; ``phonenumbers`` then
+    reads the number and refuses one whose country calling code does not exist (``+999…``).
+    The digits are stored as written, not reformatted: E.164 formatting would drop a
+    national trunk zero that the attendee typed (``+44 (0)20…``), and the contract says the
+    number is returned as ``+`` and its digits.
+    """
     value = value.strip()
     digits = re.sub(r"\D", "", value)
     if not _PHONE_ALLOWED.match(value) or not 7 <= len(digits) <= 15:
+        raise ValidationError(_PHONE_RULE, code="invalid")
+    try:
+        phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
         raise ValidationError(
-            "Enter an international number: '+', then 7 to 15 digits "
-            "(spaces, dashes, dots or parentheses allowed between them).",
-            code="invalid",
-        )
+            "No country uses that calling code: check the digits after '+'.", code="invalid"
+        ) from None
     return "+" + digits

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIRequestFactory
 
 from bookings import errors
-from bookings.apis import ERROR_STATUSES
+from bookings.viewsets import ERROR_STATUSES
 from bookings_project.api.errors import exception_handler
 
 ROOT = Path(__file__).resolve().parent.parent

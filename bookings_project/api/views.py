@@ -1,4 +1,4 @@
-"""The base of every API view: scopes, rate limit headers, the success envelope."""
+"""The base of every API view and viewset: rate limit and its headers, the success envelope."""
 
 import time
 
@@ -9,9 +9,9 @@ from .errors import RateLimited
 from .ratelimit import rate_limit_hit
 
 
-class ApiView(APIView):
-    #: HTTP method → scope the key must carry. Empty: no key needed.
-    required_scopes: dict[str, str] = {}
+class RateLimitedMixin:
+    """Counts each request of a key in the shared cache and puts the window's state on the
+    response. Mixed into every API view and viewset."""
 
     def perform_authentication(self, request):
         # Counted as soon as the key is known, before scopes, so every response to a key
@@ -34,6 +34,11 @@ class ApiView(APIView):
             for header, value in state.headers().items():
                 response[header] = value
         return response
+
+
+class ApiView(RateLimitedMixin, APIView):
+    #: HTTP method → scope the key must carry. Empty: no key needed.
+    required_scopes: dict[str, str] = {}
 
 
 def ok(status: int = 200, headers: dict | None = None, **payload) -> Response:

@@ -233,8 +233,8 @@ def test_ids_that_are_not_ours_are_404_without_a_query(api, path, django_assert_
 
 @pytest.mark.parametrize("cancelled", [False, True])
 def test_fast_booking_output_matches_the_declared_fields(event_type, hosts, cancelled):
-    """BookingSerializer writes its output by hand for speed: it must equal what its declared
-    fields (the schema) produce, field by field."""
+    """BookingSerializer writes its declared fields out directly, for speed: the result must
+    equal DRF's own field-by-field rendering of the same declaration (the schema's)."""
     from datetime import timedelta
 
     from django.utils import timezone

@@ -1,0 +1,228 @@
+"""Thin viewsets: validate, call a selector or service, serialize into the envelope.
+
+Registered on the router in ``bookings/urls.py``. Each action names the scope it needs in
+``required_scopes``; lifecycle transitions join ``BookingViewSet`` as ``@action`` routes.
+"""
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import viewsets
+
+from bookings_project.api.renderers import Utf8JSONRenderer
+from bookings_project.api.views import RateLimitedMixin, ok
+
+from . import errors, selectors, services
+from .filters import BookingListQuery, MemberListQuery, query_validate
+from .idempotency import Result, idempotency_key_parse, idempotent_call
+from .models import ApiKey, BookingHistory
+from .pagination import KeysetCursorPagination
+from .schema import id_schema
+from .serializers import (
+    BookingCreateSerializer,
+    BookingEnvelope,
+    BookingListEnvelope,
+    BookingSerializer,
+    ErrorEnvelope,
+    EventTypeEnvelope,
+    EventTypeListEnvelope,
+    EventTypeSerializer,
+    MemberEnvelope,
+    MemberListEnvelope,
+    TeamMemberSerializer,
+)
+from .services import Actor
+
+Scope = ApiKey.Scope
+
+# The one place a domain error meets its HTTP status (registered with the exception handler
+# when the app is ready). Its code, message and details come from the error itself.
+ERROR_STATUSES: dict[type[errors.BookingsError], int] = {
+    errors.BookingsError: 400,
+    errors.ValidationFailed: 400,
+    errors.FieldNotUpdatable: 400,
+    errors.InvalidCursor: 400,
+    errors.InvalidIdempotencyKey: 400,
+    errors.NotFound: 404,
+    errors.InvalidTransition: 409,
+    errors.BookingNotStarted: 409,
+    errors.SlotUnavailable: 409,
+    errors.IdempotencyRequestInProgress: 409,
+    errors.IdempotencyKeyReused: 422,
+}
+
+_AUTH_ERRORS = {401: ErrorEnvelope, 403: ErrorEnvelope, 429: ErrorEnvelope}
+_GET_ERRORS = {**_AUTH_ERRORS, 404: ErrorEnvelope}
+_LIST_ERRORS = {**_AUTH_ERRORS, 400: ErrorEnvelope}
+JSON_CONTENT_TYPE = f"{Utf8JSONRenderer.media_type}; charset={Utf8JSONRenderer.charset}"
+
+_IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Retry safely: the same key and body replay the first response (24 hours).",
+)
+
+
+def _query(request) -> dict[str, list[str]]:
+    return {name: request.query_params.getlist(name) for name in request.query_params}
+
+
+def _actor(request) -> Actor:
+    return Actor(BookingHistory.ActorType.API_KEY, request.auth.id)
+
+
+def _created(booking) -> Result:
+    """A 201 with the booking, rendered once: these bytes are also what a replay returns."""
+    body = Utf8JSONRenderer().render({"success": True, "booking": BookingSerializer(booking).data})
+    return Result(
+        status=201,
+        body=body,
+        headers={"Location": f"/v1/bookings/{booking.id}"},
+        booking_id=booking.id,
+    )
+
+
+def _send(result: Result) -> HttpResponse:
+    """The stored bytes exactly as they are (a replay must not be re-rendered)."""
+    return HttpResponse(
+        result.body, status=result.status, content_type=JSON_CONTENT_TYPE, headers=result.headers
+    )
+
+
+class ApiViewSet(RateLimitedMixin, viewsets.GenericViewSet):
+    """Our API's viewsets: rate-limited, scoped per action."""
+
+    #: action → scope the key must carry.
+    required_scopes: dict[str, str] = {}
+    lookup_value_regex = "[^/]+"
+
+
+class BookingViewSet(ApiViewSet):
+    """Bookings of the key's team: each routed to a free host, with a strict lifecycle."""
+
+    required_scopes = {
+        "list": Scope.BOOKINGS_READ,
+        "retrieve": Scope.BOOKINGS_READ,
+        "create": Scope.BOOKINGS_CREATE,
+    }
+    lookup_url_kwarg = "booking_id"
+    pagination_class = KeysetCursorPagination
+    envelope_plural = "bookings"
+
+    @extend_schema(
+        operation_id="bookings_list",
+        summary="List bookings",
+        parameters=[BookingListQuery],
+        responses={200: BookingListEnvelope, **_LIST_ERRORS},
+    )
+    def list(self, request):
+        query = _query(request)
+        filters = query_validate(
+            query,
+            BookingListQuery,
+            also_allowed=self.paginator.query_parameters,
+            extra_errors=self.paginator.query_errors(
+                {name: values[-1] for name, values in query.items()}
+            ),
+        )
+        bookings = selectors.booking_list(team=request.user.team, **filters)
+        page = self.paginate_queryset(bookings)
+        return self.get_paginated_response(BookingSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="bookings_retrieve",
+        parameters=[OpenApiParameter("booking_id", id_schema("bkg"), OpenApiParameter.PATH)],
+        responses={200: BookingEnvelope, **_GET_ERRORS},
+    )
+    def retrieve(self, request, booking_id: str):
+        booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
+        return ok(booking=BookingSerializer(booking).data)
+
+    @extend_schema(
+        operation_id="bookings_create",
+        summary="Create a booking",
+        request=BookingCreateSerializer,
+        parameters=[_IDEMPOTENCY_HEADER],
+        responses={
+            201: BookingEnvelope,
+            200: OpenApiResponse(BookingEnvelope, description="An idempotent replay."),
+            **_LIST_ERRORS,
+            409: ErrorEnvelope,
+            413: ErrorEnvelope,
+            415: ErrorEnvelope,
+            422: ErrorEnvelope,
+        },
+    )
+    def create(self, request):
+        team = request.user.team
+        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        payload = request.data
+
+        def prepare() -> dict:
+            serializer = BookingCreateSerializer(data=payload, context={"team": team})
+            serializer.is_valid(raise_exception=True)
+            return serializer.service_kwargs()
+
+        def produce(kwargs: dict) -> Result:
+            return _created(services.booking_create(team=team, actor=_actor(request), **kwargs))
+
+        return _send(
+            idempotent_call(
+                team=team,
+                key=key,
+                endpoint="POST /v1/bookings",
+                payload=payload,
+                prepare=prepare,
+                produce=produce,
+            )
+        )
+
+
+class EventTypeViewSet(ApiViewSet):
+    """Event types of the key's team (managed by staff in the admin)."""
+
+    required_scopes = {"list": Scope.EVENT_TYPES_READ, "retrieve": Scope.EVENT_TYPES_READ}
+    lookup_url_kwarg = "event_type_id"
+
+    @extend_schema(
+        operation_id="event_types_list", responses={200: EventTypeListEnvelope, **_LIST_ERRORS}
+    )
+    def list(self, request):
+        query_validate(_query(request))  # takes no parameters: any is a 400
+        event_types = selectors.event_type_list(team=request.user.team)
+        return ok(event_types=EventTypeSerializer(event_types, many=True).data)
+
+    @extend_schema(
+        operation_id="event_types_retrieve",
+        parameters=[OpenApiParameter("event_type_id", id_schema("evt"), OpenApiParameter.PATH)],
+        responses={200: EventTypeEnvelope, **_GET_ERRORS},
+    )
+    def retrieve(self, request, event_type_id: str):
+        event_type = selectors.event_type_get(team=request.user.team, event_type_id=event_type_id)
+        return ok(event_type=EventTypeSerializer(event_type).data)
+
+
+class TeamMemberViewSet(ApiViewSet):
+    """Members of the key's team, active or not."""
+
+    required_scopes = {"list": Scope.TEAM_READ, "retrieve": Scope.TEAM_READ}
+    lookup_url_kwarg = "member_id"
+
+    @extend_schema(
+        operation_id="team_members_list",
+        parameters=[MemberListQuery],
+        responses={200: MemberListEnvelope, **_LIST_ERRORS},
+    )
+    def list(self, request):
+        filters = query_validate(_query(request), MemberListQuery)
+        members = selectors.member_list(team=request.user.team, **filters)
+        return ok(members=TeamMemberSerializer(members, many=True).data)
+
+    @extend_schema(
+        operation_id="team_members_retrieve",
+        parameters=[OpenApiParameter("member_id", id_schema("mem"), OpenApiParameter.PATH)],
+        responses={200: MemberEnvelope, **_GET_ERRORS},
+    )
+    def retrieve(self, request, member_id: str):
+        member = selectors.member_get(team=request.user.team, member_id=member_id)
+        return ok(member=TeamMemberSerializer(member).data)
