@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.functional import classproperty
 
 from .db import PostgresExclusionConstraint, TsTzRange
 from .ids import IdFactory
@@ -100,10 +101,15 @@ class TeamMember(models.Model):
         validate_timezone(self.timezone)
 
 
+# The choices a model's Meta constraints are built from live at module level (a nested class
+# is out of Meta's reach) and are aliased inside the model: EventType.SchedulingType, ...
+class EventTypeSchedulingType(models.TextChoices):
+    SOLO = "SOLO"
+    ROUND_ROBIN = "ROUND_ROBIN"
+
+
 class EventType(models.Model):
-    class SchedulingType(models.TextChoices):
-        SOLO = "SOLO"
-        ROUND_ROBIN = "ROUND_ROBIN"
+    SchedulingType = EventTypeSchedulingType
 
     id = models.CharField(
         primary_key=True, max_length=ID_LENGTH, default=IdFactory("evt"), editable=False
@@ -145,7 +151,7 @@ class EventType(models.Model):
                 name="event_type_buffers_range",
             ),
             models.CheckConstraint(
-                condition=Q(scheduling_type__in=["SOLO", "ROUND_ROBIN"]),
+                condition=Q(scheduling_type__in=EventTypeSchedulingType.values),
                 name="event_type_scheduling_type_valid",
             ),
         ]
@@ -181,29 +187,31 @@ class BookingStatus(models.TextChoices):
     CANCELLED = "CANCELLED"
     NO_SHOW = "NO_SHOW"
 
+    # Named groups. ACTIVE bookings occupy their host's calendar; TERMINAL ones never change
+    # again. Descriptors (so not members) rather than enum.nonmember(frozenset({DRAFT, ...})):
+    # in the class body DRAFT is still the bare string "DRAFT", and the groups hold members.
+    @classproperty
+    def ACTIVE(cls) -> frozenset["BookingStatus"]:
+        return frozenset({cls.DRAFT, cls.SCHEDULED, cls.PENDING_CONFIRMATION, cls.RESCHEDULED})
 
-# Named groups. ACTIVE bookings occupy their host's calendar; TERMINAL ones never change again.
-BookingStatus.ACTIVE = frozenset(
-    {
-        BookingStatus.DRAFT,
-        BookingStatus.SCHEDULED,
-        BookingStatus.PENDING_CONFIRMATION,
-        BookingStatus.RESCHEDULED,
-    }
-)
-BookingStatus.TERMINAL = frozenset(
-    {BookingStatus.COMPLETED, BookingStatus.CANCELLED, BookingStatus.NO_SHOW}
-)
+    @classproperty
+    def TERMINAL(cls) -> frozenset["BookingStatus"]:
+        return frozenset({cls.COMPLETED, cls.CANCELLED, cls.NO_SHOW})
+
+
+# Sorted: the order migration 0001 wrote for the partial index and the exclusion constraint.
 _ACTIVE_VALUES = sorted(str(status) for status in BookingStatus.ACTIVE)
+
+
+class BookingCancelledBy(models.TextChoices):
+    HOST = "host"
+    ATTENDEE = "attendee"
+    API = "api"
 
 
 class Booking(models.Model):
     Status = BookingStatus
-
-    class CancelledBy(models.TextChoices):
-        HOST = "host"
-        ATTENDEE = "attendee"
-        API = "api"
+    CancelledBy = BookingCancelledBy
 
     id = models.CharField(
         primary_key=True, max_length=ID_LENGTH, default=IdFactory("bkg"), editable=False
@@ -295,7 +303,7 @@ class Booking(models.Model):
             models.CheckConstraint(
                 condition=(
                     Q(status=BookingStatus.CANCELLED, cancelled_at__isnull=False)
-                    & Q(cancelled_by__in=["host", "attendee", "api"])
+                    & Q(cancelled_by__in=BookingCancelledBy.values)
                 )
                 | (
                     ~Q(status=BookingStatus.CANCELLED)
@@ -320,17 +328,33 @@ class Booking(models.Model):
         return self.id
 
 
+class BookingHistoryAction(models.TextChoices):
+    CREATED = "created"
+    ROUTED = "routed"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    RESCHEDULED = "rescheduled"
+    ATTENDEE_UPDATED = "attendee_updated"
+
+
+class BookingHistoryActorType(models.TextChoices):
+    API_KEY = "api_key"
+    STAFF = "staff"
+    SYSTEM = "system"
+
+
 class BookingHistory(models.Model):
-    class ActorType(models.TextChoices):
-        API_KEY = "api_key"
-        STAFF = "staff"
-        SYSTEM = "system"
+    Action = BookingHistoryAction
+    ActorType = BookingHistoryActorType
 
     booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="history")
-    at = models.DateTimeField(auto_now_add=True)
-    action = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=32, blank=True)
-    to_status = models.CharField(max_length=32, blank=True)
+    # Set by the services, from the one clock reading of the change it records.
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    from_status = models.CharField(max_length=32, choices=BookingStatus.choices, blank=True)
+    to_status = models.CharField(max_length=32, choices=BookingStatus.choices)
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=ID_LENGTH, blank=True)
     changes = models.JSONField(default=dict, blank=True)
@@ -339,6 +363,22 @@ class BookingHistory(models.Model):
         verbose_name_plural = "booking history"
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["booking", "at", "id"], name="history_booking_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=BookingHistoryAction.values), name="history_action_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(from_status__in=["", *BookingStatus.values]),
+                name="history_from_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(to_status__in=BookingStatus.values), name="history_to_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(actor_type__in=BookingHistoryActorType.values),
+                name="history_actor_type_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.booking_id} {self.action}"

@@ -72,10 +72,18 @@ class Attendee:
 
 
 def _history(
-    booking: Booking, *, action: str, actor: Actor, from_status="", to_status=None, changes=None
+    booking: Booking,
+    *,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    from_status="",
+    to_status=None,
+    changes=None,
 ) -> BookingHistory:
     return BookingHistory(
         booking=booking,
+        at=at,
         action=action,
         from_status=from_status,
         to_status=to_status or booking.status,
@@ -167,11 +175,14 @@ def booking_create(
     )
     insert_with_first_free_host(booking, hosts)
 
-    created = _history(booking, action="created", actor=actor, to_status=Booking.Status.DRAFT)
+    created = _history(
+        booking, action="created", actor=actor, at=now, to_status=Booking.Status.DRAFT
+    )
     routed = _history(
         booking,
         action="routed",
         actor=Actor.system(),
+        at=now,
         from_status=Booking.Status.DRAFT,
         changes={"assigned_to_id": [None, booking.assigned_to_id]},
     )
@@ -180,5 +191,6 @@ def booking_create(
         booking=booking,
         kind=_confirmation_kind(booking.status),
         event_key=f"{booking.id}:created",
+        now=now,
     )
     return booking

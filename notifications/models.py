@@ -2,6 +2,13 @@ from django.db import models
 from django.db.models import Q
 
 
+# Module level, so Meta's constraints can be built from it; EmailOutbox.Status is the name to use.
+class EmailOutboxStatus(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after MAX_ATTEMPTS
+
+
 class EmailOutbox(models.Model):
     """One email to send, written in the same transaction as the change that causes it.
 
@@ -14,10 +21,7 @@ class EmailOutbox(models.Model):
         AWAITING_CONFIRMATION = "awaiting_confirmation"
         CANCELLATION = "cancellation"
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        SENT = "sent"
-        FAILED = "failed"  # gave up after MAX_ATTEMPTS
+    Status = EmailOutboxStatus
 
     booking = models.ForeignKey("bookings.Booking", on_delete=models.CASCADE, related_name="emails")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -37,16 +41,17 @@ class EmailOutbox(models.Model):
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],
-                condition=Q(status="pending"),
+                condition=Q(status=EmailOutboxStatus.PENDING),
                 name="outbox_pending_due",
             )
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "sent", "failed"]), name="outbox_status_valid"
+                condition=Q(status__in=EmailOutboxStatus.values), name="outbox_status_valid"
             ),
             models.CheckConstraint(
-                condition=Q(status="sent", sent_at__isnull=False) | ~Q(status="sent"),
+                condition=Q(status=EmailOutboxStatus.SENT, sent_at__isnull=False)
+                | ~Q(status=EmailOutboxStatus.SENT),
                 name="outbox_sent_has_time",
             ),
         ]

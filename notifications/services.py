@@ -1,7 +1,7 @@
 """The email outbox: queue in the caller's transaction, send from a task, relay what was lost."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -17,14 +17,24 @@ LEASE = timedelta(minutes=5)  # how long a worker owns a row it is sending
 RELAY_GRACE = timedelta(minutes=1)  # how long the after-commit task gets before the relay steps in
 
 
-def email_queue(*, booking, kind: str, event_key: str, to_email: str | None = None) -> EmailOutbox:
-    """Write the email row in the current transaction; enqueue its task once that commits."""
+def email_queue(
+    *,
+    booking,
+    kind: str,
+    event_key: str,
+    to_email: str | None = None,
+    now: datetime | None = None,
+) -> EmailOutbox:
+    """Write the email row in the current transaction; enqueue its task once that commits.
+
+    ``now`` is the caller's clock reading for the change that causes the email: due at once.
+    """
     row = EmailOutbox.objects.create(
         booking=booking,
         kind=kind,
         event_key=event_key,
         to_email=to_email or booking.attendee_email,
-        next_attempt_at=timezone.now(),
+        next_attempt_at=timezone.now() if now is None else now,
     )
     transaction.on_commit(lambda: email_dispatch(outbox_id=row.pk))
     return row
@@ -41,7 +51,10 @@ def email_dispatch(*, outbox_id: int) -> None:
 
 
 def email_send(*, outbox_id: int) -> bool:
-    """Send one queued email, at most once. Returns True when this call sent it."""
+    """Send one queued email, at most once. Returns True when this call sent it.
+
+    One clock reading: the claim's time is also the failure's back-off base and ``sent_at``.
+    """
     now = timezone.now()
     # Claim the row: only one worker gets it, and only while it is pending and due.
     claimed = EmailOutbox.objects.filter(
@@ -62,7 +75,7 @@ def email_send(*, outbox_id: int) -> bool:
         logger.warning("Email %s failed (attempt %s)", row.pk, row.attempts, exc_info=True)
         return False
     EmailOutbox.objects.filter(pk=row.pk).update(
-        status=EmailOutbox.Status.SENT, sent_at=timezone.now(), last_error=""
+        status=EmailOutbox.Status.SENT, sent_at=now, last_error=""
     )
     return True
 

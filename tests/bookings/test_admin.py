@@ -49,7 +49,7 @@ def world(admin_user):
     booking = BookingFactory(event_type=event_type, assigned_to=host)
     BookingHistory.objects.create(
         booking=booking,
-        action="create",
+        action=BookingHistory.Action.CREATED,
         to_status="SCHEDULED",
         actor_type=BookingHistory.ActorType.SYSTEM,
         changes={"status": [None, "SCHEDULED"]},

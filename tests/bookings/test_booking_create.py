@@ -1,5 +1,6 @@
 """POST /v1/bookings: validation, the created booking, its history and its email."""
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -84,6 +85,20 @@ def test_create_writes_history_of_creation_and_routing(api, event_type, team):
     assert (entries[0].actor_type, entries[0].actor_id) == ("api_key", key_id)
     assert entries[1].actor_type == "system"
     assert entries[1].changes == {"assigned_to_id": [None, booking.assigned_to_id]}
+
+
+def test_create_reads_the_clock_once(api, event_type, monkeypatch):
+    # A clock that moves on at every reading: any second reading would show.
+    start, ticks = timezone.now(), itertools.count()
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(milliseconds=next(ticks)))
+
+    response = post_booking(api, create_body(event_type, in_days(2)))
+
+    booking = Booking.objects.get(pk=assert_ok(response, "booking", 201)["booking"]["id"])
+    history_times = list(booking.history.values_list("at", flat=True))
+    outbox = EmailOutbox.objects.get(booking=booking)
+    assert len(history_times) == 2
+    assert [booking.updated_at, *history_times, outbox.next_attempt_at] == [booking.created_at] * 4
 
 
 def test_create_queues_and_sends_one_confirmation_after_commit(

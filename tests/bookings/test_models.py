@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from bookings.ids import is_valid_id, new_id
-from bookings.models import Booking, EventType
+from bookings.models import Booking, BookingHistory, EventType
 from tests.factories import BookingFactory, EventTypeFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,9 +96,94 @@ def test_model_ids_carry_their_prefix(team, event_type, hosts):
 
 
 def test_status_groups():
-    assert {"DRAFT", "SCHEDULED", "PENDING_CONFIRMATION", "RESCHEDULED"} == Booking.Status.ACTIVE
-    assert {"COMPLETED", "CANCELLED", "NO_SHOW"} == Booking.Status.TERMINAL
-    assert set(Booking.Status.values) == Booking.Status.ACTIVE | Booking.Status.TERMINAL
+    active, terminal = Booking.Status.ACTIVE, Booking.Status.TERMINAL
+    assert {"DRAFT", "SCHEDULED", "PENDING_CONFIRMATION", "RESCHEDULED"} == active
+    assert {"COMPLETED", "CANCELLED", "NO_SHOW"} == terminal
+    assert type(active) is frozenset
+    assert type(terminal) is frozenset
+    assert all(type(status) is Booking.Status for status in active | terminal)
+    assert active | terminal == set(Booking.Status)
+    assert active.isdisjoint(terminal)
+    # The groups are not statuses themselves: not members, not choices.
+    assert Booking.Status.values == [
+        "DRAFT",
+        "SCHEDULED",
+        "PENDING_CONFIRMATION",
+        "RESCHEDULED",
+        "COMPLETED",
+        "CANCELLED",
+        "NO_SHOW",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["booking_host_active_blocked", "booking_no_overlap_per_host"], ids=str
+)
+def test_the_active_group_is_what_makes_a_host_busy_in_the_database(name):
+    [rule] = [
+        rule for rule in [*Booking._meta.indexes, *Booking._meta.constraints] if rule.name == name
+    ]
+    assert rule.condition == Q(status__in=sorted(Booking.Status.ACTIVE))
+
+
+@pytest.fixture
+def history(event_type, hosts):
+    return BookingHistory.objects.create(
+        booking=BookingFactory(event_type=event_type, assigned_to=hosts[0]),
+        action=BookingHistory.Action.CREATED,
+        to_status=Booking.Status.DRAFT,
+        actor_type=BookingHistory.ActorType.SYSTEM,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "constraint"),
+    [
+        ({"action": "create"}, "history_action_valid"),
+        ({"action": ""}, "history_action_valid"),
+        ({"actor_type": "robot"}, "history_actor_type_valid"),
+        ({"actor_type": ""}, "history_actor_type_valid"),
+        ({"from_status": "LOST"}, "history_from_status_valid"),
+        ({"to_status": "LOST"}, "history_to_status_valid"),
+        ({"to_status": ""}, "history_to_status_valid"),
+    ],
+)
+def test_history_check_constraints(history, fields, constraint):
+    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
+        BookingHistory.objects.filter(pk=history.pk).update(**fields)
+
+
+def test_history_check_constraints_hold_on_insert(history):
+    with pytest.raises(IntegrityError, match="history_action_valid"), transaction.atomic():
+        BookingHistory.objects.create(
+            booking=history.booking,
+            action="deleted",
+            to_status=Booking.Status.CANCELLED,
+            actor_type=BookingHistory.ActorType.SYSTEM,
+        )
+
+
+@pytest.mark.parametrize("action", BookingHistory.Action.values)
+def test_history_accepts_every_action_and_status(history, action):
+    for from_status in ["", *Booking.Status.values]:
+        BookingHistory.objects.filter(pk=history.pk).update(
+            action=action, from_status=from_status, to_status=from_status or "DRAFT"
+        )
+    for actor_type in BookingHistory.ActorType.values:
+        BookingHistory.objects.filter(pk=history.pk).update(actor_type=actor_type)
+
+
+def test_history_actions_keep_the_values_services_write():
+    assert BookingHistory.Action.values == [
+        "created",
+        "routed",
+        "confirmed",
+        "completed",
+        "no_show",
+        "cancelled",
+        "rescheduled",
+        "attendee_updated",
+    ]
 
 
 @pytest.mark.postgres
