@@ -77,6 +77,7 @@ def email_send(*, outbox_id: int) -> bool:
     EmailOutbox.objects.filter(pk=row.pk).update(
         status=EmailOutbox.Status.SENT, sent_at=now, last_error=""
     )
+    logger.info("Sent email %s (%s) to booking %s", row.pk, row.kind, row.booking_id)
     return True
 
 

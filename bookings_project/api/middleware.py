@@ -2,14 +2,17 @@ import re
 import uuid
 
 from django.conf import settings
+from django.utils.log import log_response
 
 from .errors import error_response
+from .request_id import current_request_id
 
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 class RequestIdMiddleware:
-    """Echo the client's ``X-Request-Id`` (when sane) or make one; put it on every response."""
+    """Echo the client's ``X-Request-Id`` (when sane) or make one; put it on every response
+    and, for the duration of the request, on every log line (``current_request_id``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -17,9 +20,25 @@ class RequestIdMiddleware:
     def __call__(self, request):
         supplied = request.META.get("HTTP_X_REQUEST_ID", "")
         request.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        response = self.get_response(request)
-        response["X-Request-Id"] = request.request_id
-        return response
+        # Every log line of the request carries the id (see request_id.py), then no other does.
+        token = current_request_id.set(request.request_id)
+        try:
+            response = self.get_response(request)
+            response["X-Request-Id"] = request.request_id
+            if response.status_code >= 400:
+                # Django logs a 4xx/5xx ("Not Found: /v1/…") after the outermost middleware has
+                # returned, when the id is gone. Log it here, the same way; log_response marks the
+                # response, so Django does not log it a second time.
+                log_response(
+                    "%s: %s",
+                    response.reason_phrase,
+                    request.path,
+                    response=response,
+                    request=request,
+                )
+            return response
+        finally:
+            current_request_id.reset(token)
 
 
 class BodySizeLimitMiddleware:

@@ -128,7 +128,7 @@ def start_server(process_env):
 def start_worker(process_env):
     started = []
 
-    def start(broker: str) -> None:
+    def start(broker: str) -> subprocess.Popen:
         env = {**process_env, "CELERY_BROKER_URL": broker}
         worker = _start(
             [
@@ -141,21 +141,26 @@ def start_worker(process_env):
                 "--without-gossip",
                 "--without-heartbeat",
                 "-l",
-                "warning",
+                "info",
             ],
             env,
         )
         started.append(worker)
+        return worker
 
     yield start
     for process in started:
         _stop(process)
 
 
-def _post(base_url: str, secret: str, body: dict, key: str | None = None):
+def _post(
+    base_url: str, secret: str, body: dict, key: str | None = None, request_id: str | None = None
+):
     headers = {"Authorization": f"Bearer {secret}"}
     if key:
         headers["Idempotency-Key"] = key
+    if request_id:
+        headers["X-Request-Id"] = request_id
     return requests.post(f"{base_url}/v1/bookings", json=body, headers=headers, timeout=30)
 
 
@@ -164,10 +169,10 @@ def test_worker_sends_the_confirmation_once(
 ):
     _, secret = api_key_create(team=team)
     base_url = start_server(broker_url)
-    start_worker(broker_url)
+    worker = start_worker(broker_url)
     body = create_body(event_type, in_days(2))
 
-    response = _post(base_url, secret, body, key="worker-once")
+    response = _post(base_url, secret, body, key="worker-once", request_id="trace-worker-1")
     assert response.status_code == 201, response.text
     booking_id = response.json()["booking"]["id"]
 
@@ -187,6 +192,15 @@ def test_worker_sends_the_confirmation_once(
     assert EmailOutbox.objects.filter(booking_id=booking_id).count() == 1
     assert len("".join(f.read_text() for f in mail_dir.iterdir()).split("\nTo: ")) == 2
 
+    # The request id travelled with the task: the worker's lines for it show the client's id.
+    _stop(worker)
+    log = worker.stderr.read().decode()
+    sent = [line for line in log.splitlines() if f"Sent email {row.pk} " in line]
+    assert len(sent) == 1, log
+    assert " INFO notifications.services [trace-worker-1] " in sent[0]
+    assert "[trace-worker-1] Task notifications.tasks.send_email_task[" in log
+    assert "INFO celery.apps.worker [-] celery@" in log  # the worker's own lines: no request
+
 
 def test_broker_down_loses_nothing_the_relay_sends_it_later(
     team, event_type, broker_url, mail_dir, process_env, start_server, start_worker
@@ -205,7 +219,7 @@ def test_broker_down_loses_nothing_the_relay_sends_it_later(
     assert list(mail_dir.iterdir()) == []
 
     # Later, with the broker back: the periodic relay picks up the row whose task was lost.
-    start_worker(broker_url)
+    worker = start_worker(broker_url)
     EmailOutbox.objects.filter(pk=row.pk).update(
         next_attempt_at=row.next_attempt_at.replace(year=2000)
     )
@@ -229,3 +243,7 @@ def test_broker_down_loses_nothing_the_relay_sends_it_later(
         what="the relayed email to be sent",
     )
     assert len(list(mail_dir.iterdir())) == 1
+    # Relayed outside any request: its lines carry no request id.
+    _stop(worker)
+    log = worker.stderr.read().decode()
+    assert f" INFO notifications.services [-] Sent email {row.pk} " in log, log
