@@ -176,11 +176,15 @@ def booking_create(
     insert_with_first_free_host(booking, hosts)
 
     created = _history(
-        booking, action="created", actor=actor, at=now, to_status=Booking.Status.DRAFT
+        booking,
+        action=BookingHistory.Action.CREATED,
+        actor=actor,
+        at=now,
+        to_status=Booking.Status.DRAFT,
     )
     routed = _history(
         booking,
-        action="routed",
+        action=BookingHistory.Action.ROUTED,
         actor=Actor.system(),
         at=now,
         from_status=Booking.Status.DRAFT,
