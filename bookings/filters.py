@@ -87,7 +87,11 @@ def query_validate(
         if name not in allowed:
             errors[name] = ["Unknown parameter."]
         elif len(values) > 1:
-            errors[name] = ["Give this parameter once (several statuses go comma-separated)."]
+            errors[name] = [
+                "Give this parameter once (several statuses go comma-separated)."
+                if name == "status"
+                else "Give this parameter once."
+            ]
     single = {name: values[-1] for name, values in query.items() if name in fields}
     kwargs = {}
     if serializer_class is not None:

@@ -50,14 +50,15 @@ ERROR_STATUSES: dict[type[errors.BookingsError], int] = {
     errors.IdempotencyKeyReused: 422,
 }
 
-_AUTH_ERRORS = {401: ErrorEnvelope, 403: ErrorEnvelope, 429: ErrorEnvelope}
+# 503: the database could not serve the request right now (Retry-After says when to retry).
+_AUTH_ERRORS = {401: ErrorEnvelope, 403: ErrorEnvelope, 429: ErrorEnvelope, 503: ErrorEnvelope}
 _GET_ERRORS = {**_AUTH_ERRORS, 404: ErrorEnvelope}
 _LIST_ERRORS = {**_AUTH_ERRORS, 400: ErrorEnvelope}
 JSON_CONTENT_TYPE = f"{Utf8JSONRenderer.media_type}; charset={Utf8JSONRenderer.charset}"
 
 _IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
     OpenApiParameter.HEADER,
     description="Retry safely: the same key and body replay the first response (24 hours).",
 )
@@ -94,7 +95,14 @@ class ApiViewSet(RateLimitedMixin, viewsets.GenericViewSet):
 
     #: action → scope the key must carry.
     required_scopes: dict[str, str] = {}
+    #: actions that read query parameters (and validate them themselves).
+    query_actions = frozenset({"list"})
     lookup_value_regex = "[^/]+"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.action not in self.query_actions:
+            query_validate(_query(request))  # takes none: any parameter is a 400, not ignored
 
 
 class BookingViewSet(ApiViewSet):

@@ -205,6 +205,6 @@ def api_not_found(request, *args, **kwargs):
 
 def csrf_failure(request, reason=""):
     """A CSRF refusal: the envelope under /v1, Django's own page for the admin."""
-    if request.path_info == "/v1" or request.path_info.startswith("/v1/"):
+    if request.path_info == "/v1" or request.path_info.startswith("/v1/"):  # an API path
         return error_response(403, "forbidden", "Forbidden.")
     return django_csrf_failure(request, reason=reason)

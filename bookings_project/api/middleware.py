@@ -8,6 +8,7 @@ from .errors import error_response
 from .request_id import current_request_id
 
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_CONTENT_LENGTH = re.compile(r"^[0-9]{1,18}$")
 
 
 class RequestIdMiddleware:
@@ -41,6 +42,43 @@ class RequestIdMiddleware:
             current_request_id.reset(token)
 
 
+def is_api_path(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
+class ApiJsonErrorsMiddleware:
+    """Under /v1, an error answered by Django itself as HTML (with ``DEBUG`` on: the technical
+    page of a disallowed ``Host`` or of an exception raised outside a view) becomes the
+    envelope. Our own errors are JSON already and pass untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and is_api_path(request.path_info)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code, message = _HTML_ERROR_CODES.get(response.status_code, ("error", "Failed."))
+            replacement = error_response(response.status_code, code, message)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    replacement[header] = response[header]
+            return replacement
+        return response
+
+
+_HTML_ERROR_CODES = {
+    400: ("bad_request", "Bad request."),
+    403: ("forbidden", "Forbidden."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    500: ("internal_error", "Something went wrong on our side."),
+}
+
+
 class BodySizeLimitMiddleware:
     """Refuse bodies over ``API_MAX_BODY_BYTES`` with 413 before anything reads them."""
 
@@ -49,10 +87,9 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         length = request.META.get("CONTENT_LENGTH") or "0"
-        try:
-            size = int(length)
-        except ValueError:
+        if not _CONTENT_LENGTH.match(length):  # "-1", "+10", " 10", "1e3": malformed
             return error_response(400, "bad_request", "Content-Length is not a number.")
+        size = int(length)
         if size > settings.API_MAX_BODY_BYTES:
             limit_kib = settings.API_MAX_BODY_BYTES // 1024
             return error_response(

@@ -8,10 +8,16 @@ from rest_framework.views import APIView
 from .errors import RateLimited
 from .ratelimit import rate_limit_hit
 
+# The methods an API view may answer. OPTIONS and TRACE are left out, so they are 405 and
+# never listed in ``Allow`` (DRF's OPTIONS would answer a metadata document of its own).
+API_METHODS = ["get", "post", "put", "patch", "delete", "head"]
+
 
 class RateLimitedMixin:
     """Counts each request of a key in the shared cache and puts the window's state on the
     response. Mixed into every API view and viewset."""
+
+    http_method_names = API_METHODS
 
     def perform_authentication(self, request):
         # Counted as soon as the key is known, before scopes, so every response to a key

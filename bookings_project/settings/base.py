@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bookings_project.api.middleware.RequestIdMiddleware",
+    "bookings_project.api.middleware.ApiJsonErrorsMiddleware",
     "bookings_project.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -193,6 +194,9 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": None,
     # OPTIONS would answer DRF's own metadata document, outside our envelope: 405 instead.
     "DEFAULT_METADATA_CLASS": None,
+    # ``?format=xml`` would pick a renderer (and 404 when none matches): our only format is
+    # JSON, and ``format`` is just another unknown query parameter.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {

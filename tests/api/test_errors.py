@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from bookings.ids import new_id
@@ -299,3 +299,32 @@ def test_options_is_405_in_the_envelope(api, path):
     from tests.assertions import assert_error
 
     assert_error(api.options(path), 405, "method_not_allowed")
+
+
+# --- HTML never answers under /v1 ------------------------------------------------------------
+
+
+@override_settings(DEBUG=True, ALLOWED_HOSTS=["testserver"])
+def test_a_disallowed_host_under_v1_is_the_envelope_even_with_debug(api):
+    response = api.get("/v1/bookings", HTTP_HOST="evil.example")
+
+    assert_error(response, 400, "bad_request")
+    assert response["X-Request-Id"]
+
+
+@override_settings(DEBUG=True, ALLOWED_HOSTS=["testserver"])
+def test_outside_v1_django_keeps_its_own_pages(db):
+    response = Client().get("/admin/", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("length", ["-1", "+10", " 10", "1e3", "10 "])
+def test_a_malformed_content_length_is_400_bad_request(api, length):
+    response = api.generic(
+        "POST", "/v1/bookings", b"{}", content_type="application/json", CONTENT_LENGTH=length
+    )
+
+    assert_error(response, 400, "bad_request")
+    assert not Booking.objects.exists()

@@ -123,6 +123,8 @@ def test_every_route_and_method_answers_json(api, sample_ids, method, with_key):
                 assert response.status_code == 405, (path, response.status_code)
             else:
                 assert_error(response, 405, "method_not_allowed")
+            # Allow lists exactly what the route answers: never OPTIONS, which is 405 too.
+            assert set(response["Allow"].split(", ")) == allowed, (path, response["Allow"])
         elif response.status_code >= 400 and method != "HEAD":
             assert_error(response, response.status_code, response.json()["error"]["code"])
             assert response.json()["error"]["code"] != "forbidden", (path, method)

@@ -58,6 +58,9 @@ TIMES_REFUSED_EVERYWHERE = [
     "1733011200",  # a Unix time
     "2026-12-01T10:00:00",  # naive
     "2026-02-30T10:00:00Z",  # no such day
+    "\u0662\u0660\u0662\u0669-10-03T10:00:00Z",  # Arabic-Indic digits
+    "\uff12\uff10\uff12\uff19-10-03T10:00:00Z",  # fullwidth digits
+    "\uff12\uff10\uff12\uff19-10-03",  # fullwidth digits, a bare date
 ]
 
 
@@ -94,8 +97,23 @@ def test_an_id_the_list_refuses_the_create_refuses_too(api, event_type, value):
     assert_error(created, 400, "validation_error", details={"event_type_id"})
 
 
-@pytest.mark.parametrize("phone", ["+999 1234 5678", "+0 123 4567"])
-def test_a_phone_with_no_country_calling_code_is_400(api, event_type, phone):
+@pytest.mark.parametrize(
+    ("phone", "stored"), [("+999 1234 5678", "+99912345678"), ("+0 123 4567", "+01234567")]
+)
+def test_the_contracts_rule_decides_not_the_country_code(api, event_type, phone, stored):
+    """``+`` then 7 to 15 digits is the contract's whole rule: a calling code no country uses
+    yet is still within it."""
+    body = create_body(
+        event_type, in_days(2), attendee={"name": "A", "email": "a@example.com", "phone": phone}
+    )
+
+    created = assert_ok(post_booking(api, body), "booking", status=201)
+
+    assert created["booking"]["attendee"]["phone"] == stored
+
+
+@pytest.mark.parametrize("phone", ["+\u0664\u0664 20 7183 8750", "+\uff14\uff14 20 7183 8750"])
+def test_a_phone_in_other_digits_is_400(api, event_type, phone):
     body = create_body(
         event_type, in_days(2), attendee={"name": "A", "email": "a@example.com", "phone": phone}
     )
@@ -103,6 +121,59 @@ def test_a_phone_with_no_country_calling_code_is_400(api, event_type, phone):
     error = assert_error(post_booking(api, body), 400, "validation_error", details={"attendee"})
     assert "phone" in error["details"]["attendee"]
     assert not Booking.objects.exists()
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory"])
+def test_a_host_zone_alias_is_not_an_iana_time_zone(api, event_type, zone):
+    body = create_body(
+        event_type, in_days(2), attendee={"name": "A", "email": "a@example.com", "timezone": zone}
+    )
+
+    error = assert_error(post_booking(api, body), 400, "validation_error", details={"attendee"})
+    assert "timezone" in error["details"]["attendee"]
+
+
+# --- Query parameters: never ignored, on any action --------------------------------------------
+
+
+@pytest.mark.parametrize("format_", ["json", "api", "xml"])
+def test_format_is_an_unknown_parameter_not_a_renderer_switch(api, format_):
+    response = api.get("/v1/bookings", {"format": format_})
+
+    error = assert_error(response, 400, "validation_error", details={"format"})
+    assert error["details"]["format"] == ["Unknown parameter."]
+
+
+@pytest.mark.parametrize("query", ["?foo=1", "?format=xml", "?format=json"])
+def test_a_create_with_a_query_parameter_is_400_and_books_nothing(api, event_type, query):
+    response = api.post("/v1/bookings" + query, create_body(event_type, in_days(2)), format="json")
+
+    assert_error(response, 400, "validation_error")
+    assert not Booking.objects.exists()
+
+
+def test_a_retrieve_with_a_query_parameter_is_400(api, team, event_type, hosts):
+    booking = BookingFactory(team=team, event_type=event_type, assigned_to=hosts[0])
+
+    for path in [
+        f"/v1/bookings/{booking.id}",
+        f"/v1/event-types/{event_type.id}",
+        f"/v1/team/members/{hosts[0].id}",
+    ]:
+        error = assert_error(api.get(path, {"foo": "1"}), 400, "validation_error")
+        assert error["details"] == {"foo": ["Unknown parameter."]}
+
+
+def test_a_repeated_parameter_message_speaks_of_statuses_only_for_status(api):
+    members = api.get("/v1/team/members?is_active=true&is_active=false")
+    bookings = api.get("/v1/bookings?status=SCHEDULED&status=CANCELLED")
+
+    assert assert_error(members, 400, "validation_error")["details"]["is_active"] == [
+        "Give this parameter once."
+    ]
+    assert (
+        "comma-separated" in assert_error(bookings, 400, "validation_error")["details"]["status"][0]
+    )
 
 
 def test_a_phone_keeps_the_digits_as_written(api, event_type):
@@ -187,6 +258,25 @@ def test_either_header_alone_is_enough(api, header):
     response = APIClient().get("/v1/bookings", **{header: value})
 
     assert_ok(response, "bookings")
+
+
+def test_the_idempotency_key_header_is_described_as_the_server_checks_it(schema):
+    [header] = [
+        p for p in schema["paths"]["/v1/bookings"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    ]  # fmt: skip
+
+    assert header["in"] == "header"
+    assert header["schema"]["minLength"] == 1
+    assert header["schema"]["maxLength"] == 255
+    assert "pattern" in header["schema"]
+
+
+def test_every_keyed_operation_documents_503(schema):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            if path != "/v1/schema":
+                assert "503" in operation["responses"], (path, method)
 
 
 def test_the_list_documents_its_paginator_parameters(schema):
