@@ -177,23 +177,39 @@ def exception_handler(exc, context):
     return Response(envelope(code, message, details), status=exc.status_code, headers=headers)
 
 
-# Django-level handlers, for requests that never reach a DRF view.
+# Django-level answers, for requests that never reach a DRF view: status → code, message.
+DJANGO_ERRORS = {
+    400: ("bad_request", "Bad request."),
+    403: ("forbidden", "Forbidden."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    500: ("internal_error", "Something went wrong on our side."),
+}
+
+
+def django_error_response(status_code: int):
+    code, message = DJANGO_ERRORS.get(status_code, ("error", "Failed."))
+    return error_response(status_code, code, message)
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
 
 
 def handler404(request, exception=None):
-    return error_response(404, "not_found", "Not found.")
+    return django_error_response(404)
 
 
 def handler500(request):
-    return error_response(500, "internal_error", "Something went wrong on our side.")
+    return django_error_response(500)
 
 
 def handler400(request, exception=None):
-    return error_response(400, "bad_request", "Bad request.")
+    return django_error_response(400)
 
 
 def handler403(request, exception=None):
-    return error_response(403, "forbidden", "Forbidden.")
+    return django_error_response(403)
 
 
 @csrf_exempt  # an API path: no cookies, so no CSRF check and no HTML 403 page
@@ -205,6 +221,6 @@ def api_not_found(request, *args, **kwargs):
 
 def csrf_failure(request, reason=""):
     """A CSRF refusal: the envelope under /v1, Django's own page for the admin."""
-    if request.path_info == "/v1" or request.path_info.startswith("/v1/"):  # an API path
-        return error_response(403, "forbidden", "Forbidden.")
+    if is_api_path(request.path_info):
+        return django_error_response(403)
     return django_csrf_failure(request, reason=reason)

@@ -4,7 +4,7 @@ import uuid
 from django.conf import settings
 from django.utils.log import log_response
 
-from .errors import error_response
+from .errors import django_error_response, error_response, is_api_path
 from .request_id import current_request_id
 
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -42,10 +42,6 @@ class RequestIdMiddleware:
             current_request_id.reset(token)
 
 
-def is_api_path(path: str) -> bool:
-    return path == "/v1" or path.startswith("/v1/")
-
-
 class ApiJsonErrorsMiddleware:
     """Under /v1, an error answered by Django itself as HTML (with ``DEBUG`` on: the technical
     page of a disallowed ``Host`` or of an exception raised outside a view) becomes the
@@ -61,22 +57,12 @@ class ApiJsonErrorsMiddleware:
             and is_api_path(request.path_info)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            code, message = _HTML_ERROR_CODES.get(response.status_code, ("error", "Failed."))
-            replacement = error_response(response.status_code, code, message)
+            replacement = django_error_response(response.status_code)
             for header in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if header in response:
                     replacement[header] = response[header]
             return replacement
         return response
-
-
-_HTML_ERROR_CODES = {
-    400: ("bad_request", "Bad request."),
-    403: ("forbidden", "Forbidden."),
-    404: ("not_found", "Not found."),
-    405: ("method_not_allowed", "Method not allowed."),
-    500: ("internal_error", "Something went wrong on our side."),
-}
 
 
 class BodySizeLimitMiddleware:
