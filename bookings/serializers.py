@@ -1,11 +1,11 @@
 """Shapes of the API: output serializers for resources and envelopes, input serializers."""
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from .errors import FieldNotUpdatable
 from .fields import (
     AwareDateTimeField,
     JSONObjectField,
@@ -13,13 +13,9 @@ from .fields import (
     PrefixedIdField,
     TimezoneField,
 )
-from .models import Booking, EventType, TeamMember
+from .models import Booking, BookingHistory, EventType, TeamMember
 from .services import Attendee
-
-
-def utc_iso(value: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``, as DRF renders it (microseconds only when there are some)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from .validators import utc_iso
 
 
 class DeclaredOutputSerializer(serializers.Serializer):
@@ -190,6 +186,41 @@ class MemberListEnvelope(serializers.Serializer):
     members = TeamMemberSerializer(many=True)
 
 
+class ActorSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=BookingHistory.ActorType.choices)
+    id = serializers.CharField(
+        allow_null=True, help_text="The API key or staff user; null for the system."
+    )
+
+
+class HistoryEntrySerializer(DeclaredOutputSerializer):
+    """One change to a booking."""
+
+    at = serializers.DateTimeField()
+    action = serializers.ChoiceField(choices=BookingHistory.Action.choices)
+    from_status = serializers.SerializerMethodField()
+    to_status = serializers.ChoiceField(choices=Booking.Status.choices)
+    actor = serializers.SerializerMethodField()
+    changes = serializers.DictField(
+        child=serializers.ListField(min_length=2, max_length=2),
+        help_text="Each changed field: [old, new].",
+    )
+
+    @extend_schema_field(serializers.ChoiceField(choices=Booking.Status.choices, allow_null=True))
+    def get_from_status(self, entry) -> str | None:
+        return entry.from_status or None
+
+    @extend_schema_field(ActorSerializer)
+    def get_actor(self, entry) -> dict:
+        return {"type": entry.actor_type, "id": entry.actor_id or None}
+
+
+@extend_schema_serializer(many=False)  # an envelope around the list
+class HistoryEnvelope(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    history = HistoryEntrySerializer(many=True)
+
+
 class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
@@ -253,3 +284,57 @@ class BookingCreateSerializer(StrictSerializer):
             "custom_fields": data.get("custom_fields"),
             "metadata": data.get("metadata"),
         }
+
+
+class EmptyBodySerializer(StrictSerializer):
+    """No fields: the body is empty or ``{}``."""
+
+
+class CancelSerializer(StrictSerializer):
+    cancelled_by = serializers.ChoiceField(
+        choices=Booking.CancelledBy.choices, default=Booking.CancelledBy.API
+    )
+    reason = serializers.CharField(
+        max_length=10_000, allow_null=True, allow_blank=True, required=False, default=None
+    )
+
+
+class RescheduleSerializer(StrictSerializer):
+    requested_time = AwareDateTimeField(help_text="The new start time, with an offset.")
+    reason = serializers.CharField(
+        max_length=10_000, allow_null=True, allow_blank=True, required=False, default=None
+    )
+
+
+class AttendeeUpdateSerializer(AttendeeInputSerializer):
+    """Any of the attendee's fields; the phone and time zone may be null to clear them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+#: What a PATCH may name: the attendee. Anything else is a scheduling field or unknown.
+UPDATABLE_FIELDS = frozenset({"attendee"})
+
+
+class BookingUpdateSerializer(StrictSerializer):
+    """PATCH: the attendee's details only. Any other top-level field is
+    ``field_not_updatable``, listed in ``details.fields``."""
+
+    attendee = AttendeeUpdateSerializer()
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            others = sorted(set(data) - UPDATABLE_FIELDS)
+            if others:
+                raise FieldNotUpdatable(
+                    f"Only the attendee's details can be changed, not: {', '.join(others)}.",
+                    details={"fields": others},
+                )
+        return super().to_internal_value(data)
+
+    def service_kwargs(self) -> dict:
+        """Only the fields sent; a null or blank phone or time zone clears it ("")."""
+        return {name: value or "" for name, value in self.validated_data["attendee"].items()}

@@ -9,13 +9,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import EmailOutbox
-from notifications.services import email_queue
+from notifications.services import email_queue, email_supersede
 
 from .auth import ALL_SCOPES, hash_key
-from .errors import ValidationFailed
+from .errors import BookingNotStarted, InvalidTransition, ValidationFailed
 from .ids import ulid
 from .models import ApiKey, Booking, BookingHistory, EventType, Team
 from .routing import hosts_to_try, insert_with_first_free_host
+from .transitions import ATTENDEE_EDITABLE, TRANSITIONS, Transition, rescheduled_status
+from .validators import utc_iso
 
 # How far ahead a booking may be made: a scheduling horizon, and a guard against dates so far
 # away that adding a duration overflows.
@@ -196,5 +198,285 @@ def booking_create(
         kind=_confirmation_kind(booking.status),
         event_key=f"{booking.id}:created",
         now=now,
+        supersede=False,
     )
+    return booking
+
+
+# --- The lifecycle -----------------------------------------------------------------------------
+#
+# Every change of a booking after its creation goes through the functions below, whoever asks
+# (the API, the admin, a command, a task). Each locks the booking's row for the length of its
+# transaction (SELECT … FOR UPDATE; on SQLite a write transaction runs alone), decides from the
+# row as it is now, and writes the change, its history entry and its email in that transaction.
+# So two concurrent requests on one booking run one after the other: the second sees the first's
+# result, and a repeat finds nothing to do.
+
+
+def _locked(booking: Booking) -> Booking:
+    return (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("event_type")
+        .get(pk=booking.pk)
+    )
+
+
+def _refuse(transition_or_action: Transition | str, booking: Booking, allowed_from) -> None:
+    action = getattr(transition_or_action, "action", transition_or_action)
+    raise InvalidTransition(
+        f"Cannot {action.replace('_', '-')} a booking that is {booking.status}.",
+        details={"status": booking.status, "allowed_from": sorted(allowed_from)},
+    )
+
+
+def _check_allowed(transition: Transition, booking: Booking, now: datetime) -> bool:
+    """True when the action would change the booking; False for a repeat (200, unchanged)."""
+    if booking.status in transition.unchanged_on:
+        return False
+    if booking.status not in transition.allowed_from:
+        _refuse(transition, booking, transition.allowed_from)
+    if transition.requires_started and now < booking.start_time:
+        raise BookingNotStarted(
+            f"The booking starts at {utc_iso(booking.start_time)}; "
+            f"it cannot be marked {transition.to} before then.",
+            details={"start_time": utc_iso(booking.start_time)},
+        )
+    return True
+
+
+@transaction.atomic
+def booking_transition(
+    *,
+    booking: Booking,
+    action: str,
+    actor: Actor,
+    cancelled_by: str = Booking.CancelledBy.API,
+    reason: str | None = None,
+) -> tuple[Booking, bool]:
+    """Move the booking as ``TRANSITIONS[action]`` says: confirm, complete, no_show, cancel.
+
+    Returns the booking as it now is and whether it changed. A repeat on the result changes
+    nothing and sends nothing; a move the table does not allow raises ``InvalidTransition``.
+    ``cancelled_by`` and ``reason`` are for a cancel (the first cancellation's stay).
+    """
+    transition = TRANSITIONS[action]
+    if transition.action == "reschedule":
+        raise ValueError("A reschedule makes a new booking: use booking_reschedule().")
+    booking = _locked(booking)
+    now = timezone.now()
+    if not _check_allowed(transition, booking, now):
+        return booking, False
+
+    from_status = booking.status
+    changes: dict[str, list] = {"status": [from_status, transition.to]}
+    booking.status = transition.to
+    booking.updated_at = now
+    fields = ["status", "updated_at"]
+    if transition.to == Booking.Status.CANCELLED:
+        booking.cancelled_by = cancelled_by
+        booking.cancellation_reason = reason
+        booking.cancelled_at = now
+        fields += ["cancelled_by", "cancellation_reason", "cancelled_at"]
+        changes["cancellation.cancelled_by"] = [None, cancelled_by]
+        changes["cancellation.reason"] = [None, reason]
+    if transition.email:
+        booking.ical_sequence += 1  # the calendar keeps the newest of a UID's messages
+        fields.append("ical_sequence")
+    booking.save(update_fields=fields)
+    _history(
+        booking,
+        action=transition.history_action,
+        actor=actor,
+        at=now,
+        from_status=from_status,
+        changes=changes,
+    ).save()
+    if transition.email:
+        email_queue(
+            booking=booking,
+            kind=_confirmation_kind(booking.status)
+            if transition.email == EmailOutbox.Kind.CONFIRMATION
+            else transition.email,
+            event_key=f"{booking.id}:{transition.history_action}",
+            now=now,
+        )
+    return booking, True
+
+
+@transaction.atomic
+def booking_reschedule(
+    *, booking: Booking, start_time: datetime, actor: Actor, reason: str | None = None
+) -> Booking:
+    """Move a booking to a new time: the original is cancelled, a new booking takes its place.
+
+    In one transaction the original becomes CANCELLED (``cancelled_by`` api, pointing at the
+    new booking) and the new booking, pointing back, is RESCHEDULED (PENDING_CONFIRMATION if
+    the original was pending). It keeps the original's host when that host is still an active
+    host of the event type and free at the new time; otherwise it is routed like a create.
+    It keeps the calendar UID with a SEQUENCE one higher, so the attendee's calendar moves the
+    event. Any failure (a refused move, a bad time, no free host) leaves the original as it was.
+    Returns the new booking.
+    """
+    transition = TRANSITIONS["reschedule"]
+    original = _locked(booking)
+    if original.status not in transition.allowed_from:
+        _refuse(transition, original, transition.allowed_from)
+    now = timezone.now()
+    event_type = original.event_type
+    _check_bookable(event_type=event_type, start_time=start_time, now=now)
+    end_time = start_time + timedelta(minutes=event_type.duration)
+    blocked_start = start_time - timedelta(minutes=event_type.buffer_before)
+    blocked_end = end_time + timedelta(minutes=event_type.buffer_after)
+    from_status = original.status
+
+    new = Booking(
+        team_id=original.team_id,
+        event_type=event_type,
+        status=rescheduled_status(from_status),
+        start_time=start_time,
+        end_time=end_time,
+        blocked_start=blocked_start,
+        blocked_end=blocked_end,
+        attendee_name=original.attendee_name,
+        attendee_email=original.attendee_email,
+        attendee_phone=original.attendee_phone,
+        attendee_timezone=original.attendee_timezone,
+        custom_fields=original.custom_fields,
+        metadata=original.metadata,
+        rescheduled_from=original,
+        ical_uid=original.ical_uid,
+        ical_sequence=original.ical_sequence + 1,
+        created_at=now,
+        updated_at=now,
+    )
+    # Cancel the original first: its own slot no longer blocks its host, so a move by a few
+    # minutes can keep the host. The foreign key to the new row is checked at commit.
+    original.status = transition.to
+    original.cancelled_by = Booking.CancelledBy.API
+    original.cancellation_reason = reason
+    original.cancelled_at = now
+    original.rescheduled_to_id = new.id
+    original.updated_at = now
+    original.save(
+        update_fields=[
+            "status",
+            "cancelled_by",
+            "cancellation_reason",
+            "cancelled_at",
+            "rescheduled_to",
+            "updated_at",
+        ]
+    )
+    hosts = hosts_to_try(
+        event_type=event_type, blocked_start=blocked_start, blocked_end=blocked_end
+    )
+    # The original's host first, when free; then the others in routing order.
+    hosts.sort(key=lambda host: host.id != original.assigned_to_id)
+    insert_with_first_free_host(new, hosts)
+
+    moved = {
+        "start_time": [utc_iso(original.start_time), utc_iso(start_time)],
+        "end_time": [utc_iso(original.end_time), utc_iso(end_time)],
+        "reason": [None, reason],
+    }
+    BookingHistory.objects.bulk_create(
+        [
+            _history(
+                original,
+                action=transition.history_action,
+                actor=actor,
+                at=now,
+                from_status=from_status,
+                changes={
+                    "status": [from_status, original.status],
+                    "cancellation.cancelled_by": [None, original.cancelled_by],
+                    "cancellation.reason": [None, reason],
+                    "rescheduled_to_id": [None, new.id],
+                    **moved,
+                },
+            ),
+            _history(
+                new,
+                action=transition.history_action,
+                actor=actor,
+                at=now,
+                changes={
+                    "rescheduled_from_id": [None, original.id],
+                    "assigned_to_id": [original.assigned_to_id, new.assigned_to_id],
+                    **moved,
+                },
+            ),
+        ]
+    )
+    # The new time's confirmation replaces the original's cancellation notice, and any of the
+    # original's emails still unsent.
+    email_supersede(booking_id=original.id)
+    email_queue(
+        booking=new,
+        kind=_confirmation_kind(new.status),
+        event_key=f"{new.id}:{transition.history_action}",
+        now=now,
+        supersede=False,
+    )
+    return new
+
+
+_ATTENDEE_FIELDS = {
+    "name": "attendee_name",
+    "email": "attendee_email",
+    "phone": "attendee_phone",
+    "timezone": "attendee_timezone",
+}
+
+
+@transaction.atomic
+def booking_attendee_update(*, booking: Booking, actor: Actor, **attendee: str) -> Booking:
+    """Change the attendee's details (name, email, phone, timezone; "" clears phone or zone).
+
+    Allowed while the booking is SCHEDULED, RESCHEDULED or PENDING_CONFIRMATION. Nothing
+    changed: no history, no email. A new email address (ignoring case) gets a fresh
+    confirmation, sent after the change commits; the old address's unsent emails are dropped.
+    """
+    unknown = sorted(set(attendee) - set(_ATTENDEE_FIELDS))
+    if unknown:
+        raise ValidationFailed({f"attendee.{name}": "Unknown field." for name in unknown})
+    booking = _locked(booking)
+    if booking.status not in ATTENDEE_EDITABLE:
+        _refuse("update", booking, ATTENDEE_EDITABLE)
+    changes = {
+        # As the API shows them: a blank phone or time zone is null.
+        f"attendee.{name}": [getattr(booking, column) or None, attendee[name] or None]
+        for name, column in _ATTENDEE_FIELDS.items()
+        if name in attendee and getattr(booking, column) != attendee[name]
+    }
+    if not changes:
+        return booking
+    now = timezone.now()
+    email_change = changes.get("attendee.email")
+    readdressed = email_change is not None and email_change[0].lower() != email_change[1].lower()
+    for name, column in _ATTENDEE_FIELDS.items():
+        if name in attendee:
+            setattr(booking, column, attendee[name])
+    booking.updated_at = now
+    fields = [_ATTENDEE_FIELDS[key.split(".")[1]] for key in changes] + ["updated_at"]
+    if readdressed:
+        booking.ical_sequence += 1
+        fields.append("ical_sequence")
+    booking.save(update_fields=fields)
+    entry = _history(
+        booking,
+        action=BookingHistory.Action.ATTENDEE_UPDATED,
+        actor=actor,
+        at=now,
+        from_status=booking.status,
+        changes=changes,
+    )
+    entry.save()
+    if readdressed:
+        email_queue(
+            booking=booking,
+            kind=_confirmation_kind(booking.status),
+            event_key=f"{booking.id}:{BookingHistory.Action.ATTENDEE_UPDATED}:{entry.pk}",
+            now=now,
+        )
     return booking

@@ -44,6 +44,11 @@ def parse_aware_datetime(value: str) -> datetime:
         raise ValidationError("Out of the supported range of dates.", code="invalid") from None
 
 
+def utc_iso(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, as DRF renders it (microseconds only when there are some)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def is_iso_date(value: str) -> bool:
     return bool(_DATE.match(value.strip()))
 

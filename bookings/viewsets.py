@@ -7,6 +7,7 @@ Registered on the router in ``bookings/urls.py``. Each action names the scope it
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
 
 from bookings_project.api.renderers import Utf8JSONRenderer
 from bookings_project.api.views import RateLimitedMixin, ok
@@ -22,15 +23,22 @@ from .serializers import (
     BookingEnvelope,
     BookingListEnvelope,
     BookingSerializer,
+    BookingUpdateSerializer,
+    CancelSerializer,
+    EmptyBodySerializer,
     ErrorEnvelope,
     EventTypeEnvelope,
     EventTypeListEnvelope,
     EventTypeSerializer,
+    HistoryEntrySerializer,
+    HistoryEnvelope,
     MemberEnvelope,
     MemberListEnvelope,
+    RescheduleSerializer,
     TeamMemberSerializer,
 )
 from .services import Actor
+from .transitions import ATTENDEE_EDITABLE, TRANSITIONS
 
 Scope = ApiKey.Scope
 
@@ -54,6 +62,15 @@ ERROR_STATUSES: dict[type[errors.BookingsError], int] = {
 _AUTH_ERRORS = {401: ErrorEnvelope, 403: ErrorEnvelope, 429: ErrorEnvelope, 503: ErrorEnvelope}
 _GET_ERRORS = {**_AUTH_ERRORS, 404: ErrorEnvelope}
 _LIST_ERRORS = {**_AUTH_ERRORS, 400: ErrorEnvelope}
+# A write on one booking: bad body, unknown booking, refused move, body too big or not JSON.
+_ACTION_ERRORS = {
+    **_GET_ERRORS,
+    400: ErrorEnvelope,
+    409: ErrorEnvelope,
+    413: ErrorEnvelope,
+    415: ErrorEnvelope,
+}
+_BOOKING_ID = OpenApiParameter("booking_id", id_schema("bkg"), OpenApiParameter.PATH)
 JSON_CONTENT_TYPE = f"{Utf8JSONRenderer.media_type}; charset={Utf8JSONRenderer.charset}"
 
 _IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -80,6 +97,19 @@ def _created(booking) -> Result:
         body=body,
         headers={"Location": f"/v1/bookings/{booking.id}"},
         booking_id=booking.id,
+    )
+
+
+def _transition_schema(name: str, request_serializer=EmptyBodySerializer):
+    """The OpenAPI entry of a transition endpoint, described from the transition table."""
+    transition = TRANSITIONS[name]
+    return extend_schema(
+        operation_id=f"bookings_{name}",
+        summary=f"{transition.path.capitalize()} a booking",
+        description=transition.describe(),
+        parameters=[_BOOKING_ID],
+        request=request_serializer,
+        responses={200: BookingEnvelope, **_ACTION_ERRORS},
     )
 
 
@@ -111,7 +141,10 @@ class BookingViewSet(ApiViewSet):
     required_scopes = {
         "list": Scope.BOOKINGS_READ,
         "retrieve": Scope.BOOKINGS_READ,
+        "history": Scope.BOOKINGS_READ,
         "create": Scope.BOOKINGS_CREATE,
+        "partial_update": Scope.BOOKINGS_UPDATE,
+        **{name: transition.scope for name, transition in TRANSITIONS.items()},
     }
     lookup_url_kwarg = "booking_id"
     pagination_class = KeysetCursorPagination
@@ -139,12 +172,131 @@ class BookingViewSet(ApiViewSet):
 
     @extend_schema(
         operation_id="bookings_retrieve",
-        parameters=[OpenApiParameter("booking_id", id_schema("bkg"), OpenApiParameter.PATH)],
+        parameters=[_BOOKING_ID],
         responses={200: BookingEnvelope, **_GET_ERRORS},
     )
     def retrieve(self, request, booking_id: str):
         booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
         return ok(booking=BookingSerializer(booking).data)
+
+    @extend_schema(
+        operation_id="bookings_history",
+        summary="A booking's history",
+        description="Every change to the booking, oldest first: its creation, routing, each "
+        "transition, a reschedule (on both bookings) and each change of the attendee.",
+        parameters=[_BOOKING_ID],
+        responses={200: HistoryEnvelope, **_GET_ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def history(self, request, booking_id: str):
+        booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
+        entries = selectors.booking_history_list(booking=booking)
+        return ok(history=HistoryEntrySerializer(entries, many=True).data)
+
+    @extend_schema(
+        operation_id="bookings_update",
+        summary="Change the attendee's details",
+        description="Only `attendee` may be sent; any other top-level field is 400 "
+        "`field_not_updatable` with `details.fields`, and nothing changes. Allowed in "
+        f"{', '.join(sorted(ATTENDEE_EDITABLE))}; else 409 `invalid_transition`. A new email "
+        "address gets a fresh confirmation, once, after the change commits; a PATCH that "
+        f"changes nothing writes no history and sends nothing. Scope: `{Scope.BOOKINGS_UPDATE}`.",
+        parameters=[_BOOKING_ID],
+        request=BookingUpdateSerializer,
+        responses={200: BookingEnvelope, **_ACTION_ERRORS},
+    )
+    def partial_update(self, request, booking_id: str):
+        booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
+        serializer = BookingUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking = services.booking_attendee_update(
+            booking=booking, actor=_actor(request), **serializer.service_kwargs()
+        )
+        return ok(booking=BookingSerializer(booking).data)
+
+    def _transition(
+        self, request, booking_id: str, name: str, serializer_class=EmptyBodySerializer
+    ):
+        """Every transition endpoint: validate the body, one service call, the booking."""
+        booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking, _changed = services.booking_transition(
+            booking=booking, action=name, actor=_actor(request), **serializer.validated_data
+        )
+        return ok(booking=BookingSerializer(booking).data)
+
+    @_transition_schema("confirm")
+    @action(detail=True, methods=["post"], url_path=TRANSITIONS["confirm"].path)
+    def confirm(self, request, booking_id: str):
+        return self._transition(request, booking_id, "confirm")
+
+    @_transition_schema("complete")
+    @action(detail=True, methods=["post"], url_path=TRANSITIONS["complete"].path)
+    def complete(self, request, booking_id: str):
+        return self._transition(request, booking_id, "complete")
+
+    @_transition_schema("no_show")
+    @action(detail=True, methods=["post"], url_path=TRANSITIONS["no_show"].path)
+    def no_show(self, request, booking_id: str):
+        return self._transition(request, booking_id, "no_show")
+
+    @_transition_schema("cancel", CancelSerializer)
+    @action(detail=True, methods=["post"], url_path=TRANSITIONS["cancel"].path)
+    def cancel(self, request, booking_id: str):
+        return self._transition(request, booking_id, "cancel", CancelSerializer)
+
+    @extend_schema(
+        operation_id="bookings_reschedule",
+        summary="Reschedule a booking",
+        description=TRANSITIONS["reschedule"].describe()
+        + "\n\nThe original becomes CANCELLED (`cancelled_by` api, `rescheduled_to_id` set); "
+        "a new booking at the new time, `rescheduled_from_id` set, is RESCHEDULED "
+        "(PENDING_CONFIRMATION if the original was pending). It keeps the original's host when "
+        "free, else it is routed like a create; the same notice and horizon rules apply. Any "
+        "failure leaves the original untouched. 201 with `Location`; honours "
+        "`Idempotency-Key` exactly as a create does.",
+        parameters=[_BOOKING_ID, _IDEMPOTENCY_HEADER],
+        request=RescheduleSerializer,
+        responses={
+            201: BookingEnvelope,
+            200: OpenApiResponse(BookingEnvelope, description="An idempotent replay."),
+            **_ACTION_ERRORS,
+            422: ErrorEnvelope,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path=TRANSITIONS["reschedule"].path)
+    def reschedule(self, request, booking_id: str):
+        team = request.user.team
+        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        payload = request.data
+
+        def prepare() -> tuple:
+            booking = selectors.booking_get(team=team, booking_id=booking_id)
+            serializer = RescheduleSerializer(data=payload)
+            serializer.is_valid(raise_exception=True)
+            return booking, serializer.validated_data
+
+        def produce(prepared: tuple) -> Result:
+            booking, data = prepared
+            new = services.booking_reschedule(
+                booking=booking,
+                start_time=data["requested_time"],
+                reason=data["reason"],
+                actor=_actor(request),
+            )
+            return _created(new)
+
+        return _send(
+            idempotent_call(
+                team=team,
+                key=key,
+                endpoint=f"POST /v1/bookings/{booking_id}/reschedule",
+                payload=payload,
+                prepare=prepare,
+                produce=produce,
+            )
+        )
 
     @extend_schema(
         operation_id="bookings_create",

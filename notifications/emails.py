@@ -18,19 +18,19 @@ SUBJECTS = {
 }
 
 
-def booking_ics(booking, *, cancel: bool) -> bytes:
+def booking_ics(booking, *, cancel: bool, sequence: int, tentative: bool = False) -> bytes:
     calendar = Calendar()
     calendar.add("prodid", "-//Bookings//EN")
     calendar.add("version", "2.0")
     calendar.add("method", "CANCEL" if cancel else "REQUEST")
     event = Event()
     event.add("uid", booking.ical_uid)
-    event.add("sequence", booking.ical_sequence)
+    event.add("sequence", sequence)
     event.add("dtstamp", timezone.now().astimezone(UTC))
     event.add("dtstart", booking.start_time.astimezone(UTC))
     event.add("dtend", booking.end_time.astimezone(UTC))
     event.add("summary", booking.event_type.name)
-    event.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    event.add("status", "CANCELLED" if cancel else "TENTATIVE" if tentative else "CONFIRMED")
     # RFC 5546: a REQUEST or CANCEL names its organizer, or calendars may ignore it.
     event.add("organizer", f"mailto:{parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
     event.add("attendee", f"mailto:{booking.attendee_email}")
@@ -54,6 +54,13 @@ def booking_email_build(row: EmailOutbox) -> EmailMultiAlternatives:
     )
     method = "CANCEL" if cancel else "REQUEST"
     message.attach(
-        "invite.ics", booking_ics(booking, cancel=cancel), f"text/calendar; method={method}"
+        "invite.ics",
+        booking_ics(
+            booking,
+            cancel=cancel,
+            sequence=row.ical_sequence,
+            tentative=row.kind == EmailOutbox.Kind.AWAITING_CONFIRMATION,
+        ),
+        f"text/calendar; method={method}",
     )
     return message

@@ -7,6 +7,9 @@ class EmailOutboxStatus(models.TextChoices):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # gave up after MAX_ATTEMPTS
+    # Never sent: a later email of the same booking replaced it before it went out (a
+    # confirmation still unsent when the booking is cancelled, rescheduled or re-addressed).
+    SUPERSEDED = "superseded"
 
 
 class EmailOutbox(models.Model):
@@ -27,6 +30,9 @@ class EmailOutbox(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     event_key = models.CharField(max_length=120, unique=True)
     to_email = models.EmailField()
+    # The booking's calendar SEQUENCE when this email was queued: the .ics describes the
+    # booking as of that event, even if a later change has moved the booking on.
+    ical_sequence = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -24,20 +24,41 @@ def email_queue(
     event_key: str,
     to_email: str | None = None,
     now: datetime | None = None,
+    supersede: bool = True,
 ) -> EmailOutbox:
     """Write the email row in the current transaction; enqueue its task once that commits.
 
     ``now`` is the caller's clock reading for the change that causes the email: due at once.
+    An email describes the booking as of the event that queued it, so it supersedes the
+    booking's emails still unsent: a confirmation that has not gone out by the time the
+    booking is cancelled, rescheduled or re-addressed is dropped, never sent late over the
+    newer news (see ``email_supersede``). A new booking has none: ``supersede=False``.
     """
+    if supersede:
+        email_supersede(booking_id=booking.pk)
     row = EmailOutbox.objects.create(
         booking=booking,
         kind=kind,
         event_key=event_key,
         to_email=to_email or booking.attendee_email,
+        ical_sequence=booking.ical_sequence,
         next_attempt_at=timezone.now() if now is None else now,
     )
     transaction.on_commit(lambda: email_dispatch(outbox_id=row.pk))
     return row
+
+
+def email_supersede(*, booking_id: str) -> int:
+    """Drop the booking's unsent emails: a newer event has made them wrong.
+
+    Only rows still pending are touched. A row a worker is handing to the mail server right
+    now is pending too, and still goes out (its final update records it as sent); so the
+    calendar part of every later email carries a higher SEQUENCE, and a calendar keeps the
+    newer one whatever order they arrive in.
+    """
+    return EmailOutbox.objects.filter(
+        booking_id=booking_id, status=EmailOutbox.Status.PENDING
+    ).update(status=EmailOutbox.Status.SUPERSEDED)
 
 
 def email_dispatch(*, outbox_id: int) -> None:
@@ -67,7 +88,8 @@ def email_send(*, outbox_id: int) -> bool:
         booking_email_build(row).send()
     except Exception as exc:
         failed = row.attempts >= MAX_ATTEMPTS
-        EmailOutbox.objects.filter(pk=row.pk).update(
+        # Only while still pending: a row superseded meanwhile stays superseded.
+        EmailOutbox.objects.filter(pk=row.pk, status=EmailOutbox.Status.PENDING).update(
             status=EmailOutbox.Status.FAILED if failed else EmailOutbox.Status.PENDING,
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
             next_attempt_at=now + timedelta(seconds=30 * 2 ** (row.attempts - 1)),

@@ -20,6 +20,7 @@ DOMAIN_MODULES = [
     "bookings/routing.py",
     "bookings/idempotency.py",
     "bookings/models.py",
+    "bookings/transitions.py",
     "notifications/services.py",
 ]
 HTTP_PACKAGES = ("rest_framework", "drf_spectacular", "django.http", "django.views")

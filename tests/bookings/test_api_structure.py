@@ -30,7 +30,22 @@ pytestmark = pytest.mark.django_db
     ("path", "viewset", "action"),
     [
         ("/v1/bookings", BookingViewSet, {"get": "list", "post": "create"}),
-        ("/v1/bookings/bkg_01JD0000000000000000000000", BookingViewSet, {"get": "retrieve"}),
+        (
+            "/v1/bookings/bkg_01JD0000000000000000000000",
+            BookingViewSet,
+            {"get": "retrieve", "patch": "partial_update"},
+        ),
+        ("/v1/bookings/bkg_01JD0000000000000000000000/history", BookingViewSet, {"get": "history"}),
+        *(
+            (f"/v1/bookings/bkg_01JD0000000000000000000000/{path}", BookingViewSet, {"post": name})
+            for path, name in [
+                ("confirm", "confirm"),
+                ("complete", "complete"),
+                ("no-show", "no_show"),
+                ("cancel", "cancel"),
+                ("reschedule", "reschedule"),
+            ]
+        ),
         ("/v1/event-types", EventTypeViewSet, {"get": "list"}),
         ("/v1/event-types/evt_01JD0000000000000000000000", EventTypeViewSet, {"get": "retrieve"}),
         ("/v1/team/members", TeamMemberViewSet, {"get": "list"}),

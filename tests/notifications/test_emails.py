@@ -13,7 +13,13 @@ pytestmark = pytest.mark.django_db
 
 
 def _row(booking, kind):
-    return EmailOutbox(booking=booking, kind=kind, event_key="k", to_email=booking.attendee_email)
+    return EmailOutbox(
+        booking=booking,
+        kind=kind,
+        event_key="k",
+        to_email=booking.attendee_email,
+        ical_sequence=booking.ical_sequence,  # as email_queue records it
+    )
 
 
 @pytest.mark.parametrize(
