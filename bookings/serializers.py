@@ -323,7 +323,7 @@ class BookingUpdateSerializer(StrictSerializer):
     """PATCH: the attendee's details only. Any other top-level field is
     ``field_not_updatable``, listed in ``details.fields``."""
 
-    attendee = AttendeeUpdateSerializer()
+    attendee = AttendeeUpdateSerializer(required=False)  # {}: a PATCH that changes nothing
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -337,4 +337,5 @@ class BookingUpdateSerializer(StrictSerializer):
 
     def service_kwargs(self) -> dict:
         """Only the fields sent; a null or blank phone or time zone clears it ("")."""
-        return {name: value or "" for name, value in self.validated_data["attendee"].items()}
+        attendee = self.validated_data.get("attendee", {})
+        return {name: value or "" for name, value in attendee.items()}

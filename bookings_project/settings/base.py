@@ -215,6 +215,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/v1",
     "ENUM_NAME_OVERRIDES": {
         "BookingStatusEnum": "bookings.models.Booking.Status",
+        "HistoryActionEnum": "bookings.models.BookingHistory.Action",
+        "ActorTypeEnum": "bookings.models.BookingHistory.ActorType",
     },
 }
 
