@@ -6,7 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bookings.errors import SlotUnavailable
 from bookings.models import ApiKey, Booking, BookingHistory, IdempotencyKey
+from bookings.services import Actor, booking_reschedule
 from notifications.models import EmailOutbox
 from tests.assertions import assert_error, assert_ok
 from tests.conftest import make_client
@@ -160,6 +162,20 @@ def test_no_free_host_is_409_and_the_original_is_untouched(api, original, event_
     assert Booking.objects.count() == bookings
     assert before["history"][-1]["action"] == "routed"
     assert [e["kind"] for e in before["emails"]] == ["confirmation"]
+
+
+def test_the_service_alone_leaves_the_original_untouched_on_failure(original, event_type, hosts):
+    # As the admin or a command calls it: its own transaction, not only the view's.
+    new_start = in_days(3)
+    for host in hosts:
+        _busy(event_type, host, new_start)
+    before, bookings = snapshot(original.id), Booking.objects.count()
+
+    with pytest.raises(SlotUnavailable):
+        booking_reschedule(booking=original, start_time=new_start, actor=Actor.system())
+
+    assert snapshot(original.id) == before
+    assert Booking.objects.count() == bookings
 
 
 # --- Validation, as on create ---------------------------------------------------------------
