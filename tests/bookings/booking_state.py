@@ -3,14 +3,37 @@ snapshot of everything a request may change, to show a refused one changed nothi
 
 from bookings.models import Booking, BookingHistory
 from notifications.models import EmailOutbox
+from tests.factories import BookingFactory
 
-from .create_helpers import create_body, iso, post_booking
+from .create_helpers import create_body, in_days, iso, post_booking
 
 
 def booking_create_via_api(client, event_type, start, **overrides) -> Booking:
     response = post_booking(client, create_body(event_type, start, **overrides))
     assert response.status_code == 201, response.content
     return Booking.objects.get(pk=response.json()["booking"]["id"])
+
+
+def ada_booking_create(client, event_type) -> Booking:
+    """A booking with every attendee field and some custom fields and metadata set."""
+    return booking_create_via_api(
+        client,
+        event_type,
+        in_days(2, hour=10),
+        attendee={
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "phone": "+442071838750",
+            "timezone": "Europe/London",
+        },
+        custom_fields={"company": "Analytical Engines"},
+        metadata={"source": "test"},
+    )
+
+
+def busy_booking(event_type, host, start) -> Booking:
+    """Another attendee's booking that makes ``host`` busy from ``start``."""
+    return BookingFactory(event_type=event_type, assigned_to=host, start_time=start)
 
 
 def reschedule(client, booking_id: str, start=None, *, key: str | None = None, **body):

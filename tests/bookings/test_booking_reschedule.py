@@ -1,5 +1,6 @@
 """POST /v1/bookings/{id}/reschedule: the new booking, the cancelled original, the host kept or
-re-routed, validation as on create, history, emails, Idempotency-Key and scope."""
+re-routed, validation as on create, history, emails and scope. Idempotency-Key:
+test_booking_reschedule_idempotency.py."""
 
 from datetime import timedelta
 
@@ -12,34 +13,24 @@ from bookings.services import Actor, booking_reschedule
 from notifications.models import EmailOutbox
 from tests.assertions import assert_error, assert_ok
 from tests.conftest import make_client
-from tests.factories import BookingFactory, EventTypeFactory, TeamMemberFactory
+from tests.factories import EventTypeFactory
 
-from .booking_state import actions, booking_create_via_api, reschedule, snapshot
-from .create_helpers import create_body, in_days, iso, post_booking
+from .booking_state import (
+    actions,
+    ada_booking_create,
+    booking_create_via_api,
+    busy_booking,
+    reschedule,
+    snapshot,
+)
+from .create_helpers import in_days, iso
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def original(api, event_type):
-    return booking_create_via_api(
-        api,
-        event_type,
-        in_days(2, hour=10),
-        attendee={
-            "name": "Ada Lovelace",
-            "email": "ada@example.com",
-            "phone": "+442071838750",
-            "timezone": "Europe/London",
-        },
-        custom_fields={"company": "Analytical Engines"},
-        metadata={"source": "test"},
-    )
-
-
-def _busy(event_type, host, start):
-    """Another attendee's booking that makes ``host`` busy from ``start``."""
-    return BookingFactory(event_type=event_type, assigned_to=host, start_time=start)
+    return ada_booking_create(api, event_type)
 
 
 def test_reschedule_answers_201_with_the_new_booking(api, original, event_type):
@@ -140,7 +131,7 @@ def test_keeps_the_host_on_a_move_overlapping_its_own_old_slot(api, original, mi
 
 def test_routed_to_another_host_when_the_host_is_busy(api, original, event_type, hosts):
     new_start = in_days(3)
-    _busy(event_type, original.assigned_to, new_start)
+    busy_booking(event_type, original.assigned_to, new_start)
 
     new = assert_ok(reschedule(api, original.id, new_start), "booking", 201)["booking"]
 
@@ -153,7 +144,7 @@ def test_routed_to_another_host_when_the_host_is_busy(api, original, event_type,
 def test_no_free_host_is_409_and_the_original_is_untouched(api, original, event_type, hosts):
     new_start = in_days(3)
     for host in hosts:
-        _busy(event_type, host, new_start)
+        busy_booking(event_type, host, new_start)
     before, bookings = snapshot(original.id), Booking.objects.count()
 
     assert_error(reschedule(api, original.id, new_start), 409, "slot_unavailable")
@@ -168,7 +159,7 @@ def test_the_service_alone_leaves_the_original_untouched_on_failure(original, ev
     # As the admin or a command calls it: its own transaction, not only the view's.
     new_start = in_days(3)
     for host in hosts:
-        _busy(event_type, host, new_start)
+        busy_booking(event_type, host, new_start)
     before, bookings = snapshot(original.id), Booking.objects.count()
 
     with pytest.raises(SlotUnavailable):
@@ -337,94 +328,6 @@ def test_one_confirmation_for_the_new_booking_and_no_cancellation_notice(api, or
     ) == [("confirmation", "superseded")]
 
 
-# --- Idempotency-Key ------------------------------------------------------------------------
-
-
-def test_replay_is_the_original_bytes_and_does_nothing(
-    api, original, django_capture_on_commit_callbacks
-):
-    body = {"requested_time": iso(in_days(3)), "reason": "Retry me"}
-    with django_capture_on_commit_callbacks() as first_callbacks:
-        first = reschedule(api, original.id, key="move-1", **body)
-    assert first.status_code == 201
-    assert len(first_callbacks) == 1
-    after_first = {b.id: snapshot(b.id) for b in Booking.objects.all()}
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        replay = reschedule(api, original.id, key="move-1", **dict(reversed(body.items())))
-
-    assert replay.status_code == 200
-    assert replay["Idempotent-Replayed"] == "true"
-    assert replay["Location"] == first["Location"]
-    assert replay.content == first.content[:-1] + b',"idempotent_replay":true}'
-    assert "Idempotent-Replayed" not in first
-    assert callbacks == []
-    assert {b.id: snapshot(b.id) for b in Booking.objects.all()} == after_first
-    assert EmailOutbox.objects.count() == 2
-
-
-def test_same_key_with_another_body_is_422(api, original):
-    assert reschedule(api, original.id, in_days(3), key="k").status_code == 201
-    before = {b.id: snapshot(b.id) for b in Booking.objects.all()}
-
-    assert_error(reschedule(api, original.id, in_days(4), key="k"), 422, "idempotency_key_reused")
-
-    assert {b.id: snapshot(b.id) for b in Booking.objects.all()} == before
-
-
-def test_same_key_on_another_bookings_reschedule_is_422(api, original, event_type):
-    other = booking_create_via_api(api, event_type, in_days(2, hour=12))
-    assert reschedule(api, original.id, in_days(3), key="k").status_code == 201
-    before = snapshot(other.id)
-
-    assert_error(reschedule(api, other.id, in_days(3), key="k"), 422, "idempotency_key_reused")
-
-    assert snapshot(other.id) == before
-    assert Booking.objects.count() == 3
-
-
-def test_a_create_key_reused_for_a_reschedule_is_422(api, original, event_type):
-    body = create_body(event_type, in_days(2, hour=12))
-    assert post_booking(api, body, key="shared").status_code == 201
-    before = snapshot(original.id)
-
-    assert_error(
-        reschedule(api, original.id, in_days(3), key="shared"), 422, "idempotency_key_reused"
-    )
-
-    assert snapshot(original.id) == before
-    assert Booking.objects.count() == 2
-
-
-def test_a_failed_reschedule_leaves_the_key_free(api, original, event_type, hosts):
-    busy_start = in_days(3)
-    for host in hosts:
-        _busy(event_type, host, busy_start)
-    before = snapshot(original.id)
-
-    assert_error(reschedule(api, original.id, busy_start, key="k"), 409, "slot_unavailable")
-    assert not IdempotencyKey.objects.exists()
-    assert snapshot(original.id) == before
-
-    response = reschedule(api, original.id, busy_start + timedelta(hours=2), key="k")
-    new = assert_ok(response, "booking", 201)["booking"]
-    assert IdempotencyKey.objects.get().booking_id == new["id"]
-
-
-def test_keys_are_scoped_per_team(api, original, other_team):
-    other_api = make_client(other_team)
-    foreign_type = EventTypeFactory(team=other_team, hosts=[TeamMemberFactory(team=other_team)])
-    foreign = booking_create_via_api(other_api, foreign_type, in_days(2))
-
-    ours = reschedule(api, original.id, in_days(3), key="same-string")
-    theirs = reschedule(other_api, foreign.id, in_days(3), key="same-string")
-
-    assert ours.status_code == theirs.status_code == 201
-    assert ours.json()["booking"]["rescheduled_from_id"] == original.id
-    assert theirs.json()["booking"]["rescheduled_from_id"] == foreign.id
-    assert IdempotencyKey.objects.filter(key="same-string").count() == 2
-
-
 # --- A fixed number of queries --------------------------------------------------------------
 
 
@@ -437,14 +340,3 @@ def test_reschedule_costs_a_fixed_number_of_queries(api, event_type, django_asse
     for hour, booking in zip((13, 14), originals, strict=True):
         with django_assert_num_queries(15):
             assert reschedule(api, booking.id, in_days(3, hour=hour)).status_code == 201
-
-
-def test_reschedule_with_key_and_replay_cost_a_fixed_number_of_queries(
-    api, original, django_assert_num_queries
-):
-    # + key look-up, savepoint + key insert + release, key update.
-    with django_assert_num_queries(20):
-        assert reschedule(api, original.id, in_days(3), key="q").status_code == 201
-    # auth and the key look-up, nothing else.
-    with django_assert_num_queries(2):
-        assert reschedule(api, original.id, in_days(3), key="q").status_code == 200
