@@ -8,7 +8,14 @@ import pytest
 from django.utils import timezone
 
 from bookings.errors import SlotUnavailable
-from bookings.models import ApiKey, Booking, BookingHistory, IdempotencyKey
+from bookings.models import (
+    ApiKey,
+    Booking,
+    BookingHistory,
+    EventTypeHost,
+    IdempotencyKey,
+    TeamMember,
+)
 from bookings.services import Actor, booking_reschedule
 from notifications.models import EmailOutbox
 from tests.assertions import assert_error, assert_ok
@@ -139,6 +146,21 @@ def test_routed_to_another_host_when_the_host_is_busy(api, original, event_type,
     assert new["assigned_to_id"] in {host.id for host in hosts}
     entry = BookingHistory.objects.get(booking_id=new["id"])
     assert entry.changes["assigned_to_id"] == [original.assigned_to_id, new["assigned_to_id"]]
+
+
+@pytest.mark.parametrize("how", ["deactivated", "no longer a host"])
+def test_routed_to_another_host_when_the_host_is_no_longer_eligible(
+    api, original, event_type, hosts, how
+):
+    host = original.assigned_to
+    if how == "deactivated":
+        TeamMember.objects.filter(pk=host.pk).update(is_active=False)
+    else:
+        EventTypeHost.objects.filter(event_type=event_type, member=host).delete()
+
+    new = assert_ok(reschedule(api, original.id, in_days(3)), "booking", 201)["booking"]
+
+    assert new["assigned_to_id"] in {h.id for h in hosts} - {host.id}
 
 
 def test_no_free_host_is_409_and_the_original_is_untouched(api, original, event_type, hosts):
