@@ -337,3 +337,14 @@ def test_a_refused_transition_writes_nothing_in_a_fixed_number_of_queries(
     with django_assert_num_queries(6):
         response = api.post(_path(scheduled.id, "complete"), format="json")
     assert_error(response, 409, "booking_not_started")
+
+
+def test_history_costs_three_queries_however_long_it_is(api, event_type, django_assert_num_queries):
+    booking = assert_ok(post_booking(api, create_body(event_type, in_days(2))), "booking", 201)
+    path = f"/v1/bookings/{booking['booking']['id']}"
+    # auth, the booking, its entries.
+    with django_assert_num_queries(3):
+        assert len(api.get(f"{path}/history").json()["history"]) == 2
+    api.post(f"{path}/cancel", format="json")
+    with django_assert_num_queries(3):
+        assert len(api.get(f"{path}/history").json()["history"]) == 3
