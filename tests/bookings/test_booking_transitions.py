@@ -127,23 +127,28 @@ def test_a_repeated_cancel_keeps_the_first_cancellations_details(api, scheduled)
     assert EmailOutbox.objects.filter(booking=scheduled, kind="cancellation").count() == 1
 
 
-def test_cancelling_a_draft_sends_its_notice_though_it_has_no_host(
-    api, event_type, hosts, mailoutbox, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("routed", [False, True], ids=["unassigned", "assigned"])
+def test_a_draft_is_cancelled_with_its_notice_whether_or_not_it_has_a_host(
+    api, event_type, hosts, mailoutbox, django_capture_on_commit_callbacks, routed
 ):
+    # An unassigned DRAFT used to fail the database's "a host unless DRAFT" check: a 500.
     draft = booking_in(Status.DRAFT, event_type=event_type, host=hosts[0])
+    if routed:
+        Booking.objects.filter(pk=draft.pk).update(assigned_to=hosts[1])
     snapshot = Snapshot(draft)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = _cancel(api, draft)
 
     data = assert_ok(response, "booking")["booking"]
-    assert (data["status"], data["assigned_to_id"]) == ("CANCELLED", None)
+    assert data["status"] == "CANCELLED"
+    assert data["assigned_to_id"] == (hosts[1].id if routed else None)
     assert_moved(
         snapshot, TRANSITIONS["cancel"], actor=("api_key", key_id(api)), email_status="sent"
     )
     (message,) = mailoutbox
     assert message.to == [draft.attendee_email]
-    assert EmailOutbox.objects.get(booking=draft, kind="cancellation").status == "sent"
+    assert "METHOD:CANCEL" in next(a for a in message.attachments if a[0] == "invite.ics")[1]
 
 
 # --- Bodies of the other actions -------------------------------------------------------------
