@@ -296,8 +296,10 @@ class Booking(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=BookingStatus.values), name="booking_status_valid"
             ),
+            # A host from routing on; a DRAFT cancelled before it was routed never had one.
             models.CheckConstraint(
-                condition=Q(status=BookingStatus.DRAFT) | Q(assigned_to__isnull=False),
+                condition=Q(status__in=[BookingStatus.DRAFT, BookingStatus.CANCELLED])
+                | Q(assigned_to__isnull=False),
                 name="booking_assigned_unless_draft",
             ),
             models.CheckConstraint(

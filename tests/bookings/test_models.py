@@ -76,6 +76,17 @@ def test_draft_may_be_unassigned(event_type):
     assert booking.assigned_to_id is None
 
 
+def test_a_draft_cancelled_before_routing_may_stay_unassigned(event_type):
+    booking = BookingFactory(
+        event_type=event_type,
+        status=Booking.Status.CANCELLED,
+        assigned_to=None,
+        cancelled_at=timezone.now(),
+        cancelled_by=Booking.CancelledBy.API,
+    )
+    assert booking.assigned_to_id is None
+
+
 def test_ids_are_prefixed_time_sortable_and_unique():
     ids = [new_id("bkg") for _ in range(2000)]
     assert ids == sorted(ids)
