@@ -1,0 +1,105 @@
+"""Fixtures for the end-to-end email tests: gunicorn and Celery workers as processes on the
+test database, the broker on our own Redis database number."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection
+
+from .live import BIN, free_port, log, start, stop, wait_until
+
+
+@pytest.fixture
+def broker_url():
+    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
+    redis.Redis.from_url(url).flushdb()  # our own database number: stale messages out
+    return url
+
+
+@pytest.fixture
+def mail_dir(tmp_path):
+    path = tmp_path / "mail"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def email_url(mail_dir):
+    """Where the processes send email: files in ``mail_dir`` unless a test overrides this."""
+    return f"filemail:///{mail_dir}"  # four slashes: an absolute path
+
+
+@pytest.fixture
+def process_env(email_url):
+    """The environment of a production-like process on the test database."""
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "EMAIL_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bookings_project.settings.local",
+        DEBUG="false",
+        DATABASE_URL=database_url,
+        DATABASE_CONN_MAX_AGE="0",
+        EMAIL_URL=email_url,
+    )
+    return env
+
+
+@pytest.fixture
+def process_logs(tmp_path) -> Path:
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def start_server(process_env, process_logs):
+    """start(broker) -> the base URL of a one-worker gunicorn serving the API."""
+    started = []
+
+    def start_server(broker: str) -> str:
+        port = free_port()
+        env = {**process_env, "CELERY_BROKER_URL": broker}
+        args = [str(BIN / "gunicorn"), "bookings_project.wsgi:application"]
+        args += ["-b", f"127.0.0.1:{port}", "-w", "1", "--log-level", "warning"]
+        server = start(args, env, process_logs / f"gunicorn-{port}.log")
+        started.append(server)
+
+        def up():
+            if server.poll() is not None:
+                pytest.fail(f"gunicorn exited:\n{log(server)}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(up, what="gunicorn to listen")
+        return f"http://127.0.0.1:{port}"
+
+    yield start_server
+    for process in started:
+        stop(process)
+
+
+@pytest.fixture
+def start_worker(process_env, process_logs):
+    """start(broker) -> a Celery worker process (solo pool); its log: live.log(worker)."""
+    started = []
+
+    def start_worker(broker: str):
+        env = {**process_env, "CELERY_BROKER_URL": broker}
+        args = [str(BIN / "celery"), "-A", "bookings_project", "worker", "--pool=solo"]
+        args += ["--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "info"]
+        worker = start(args, env, process_logs / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield start_worker
+    for process in started:
+        stop(process)

@@ -1,0 +1,69 @@
+"""Helpers for tests that run the real parts as processes: gunicorn, a Celery worker."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Poll until ``predicate()`` is truthy and return its value; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """Start a process in the repository with its stderr in ``log_path`` (read with log())."""
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(  # noqa: S603
+            args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file
+        )
+    process.log_path = log_path
+    return process
+
+
+def log(process: subprocess.Popen) -> str:
+    return process.log_path.read_text(errors="replace")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def relay_run(env: dict) -> None:
+    """Enqueue the periodic email relay once, through the broker in ``env``, as beat does."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from notifications.tasks import relay_emails_task; relay_emails_task.delay()",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
