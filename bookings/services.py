@@ -114,6 +114,16 @@ def _check_bookable(*, event_type: EventType, start_time: datetime, now: datetim
         )
 
 
+def _slot(event_type: EventType, start_time: datetime) -> tuple[datetime, datetime, datetime]:
+    """The end of a booking starting then, and the stretch of its host's calendar it blocks."""
+    end_time = start_time + timedelta(minutes=event_type.duration)
+    return (
+        end_time,
+        start_time - timedelta(minutes=event_type.buffer_before),
+        end_time + timedelta(minutes=event_type.buffer_after),
+    )
+
+
 def _confirmation_kind(status: str) -> str:
     if status == Booking.Status.PENDING_CONFIRMATION:
         return EmailOutbox.Kind.AWAITING_CONFIRMATION
@@ -142,9 +152,7 @@ def booking_create(
         raise ValidationFailed({"event_type_id": "Unknown event type."})
     now = timezone.now()
     _check_bookable(event_type=event_type, start_time=start_time, now=now)
-    end_time = start_time + timedelta(minutes=event_type.duration)
-    blocked_start = start_time - timedelta(minutes=event_type.buffer_before)
-    blocked_end = end_time + timedelta(minutes=event_type.buffer_after)
+    end_time, blocked_start, blocked_end = _slot(event_type, start_time)
 
     hosts = hosts_to_try(
         event_type=event_type,
@@ -324,9 +332,7 @@ def booking_reschedule(
     now = timezone.now()
     event_type = original.event_type
     _check_bookable(event_type=event_type, start_time=start_time, now=now)
-    end_time = start_time + timedelta(minutes=event_type.duration)
-    blocked_start = start_time - timedelta(minutes=event_type.buffer_before)
-    blocked_end = end_time + timedelta(minutes=event_type.buffer_after)
+    end_time, blocked_start, blocked_end = _slot(event_type, start_time)
     from_status = original.status
 
     new = Booking(
