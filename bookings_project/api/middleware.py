@@ -66,12 +66,22 @@ class ApiJsonErrorsMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse bodies over ``API_MAX_BODY_BYTES`` with 413 before anything reads them."""
+    """Refuse bodies over ``API_MAX_BODY_BYTES`` with 413 before anything reads them, and a
+    body without a Content-Length (chunked) with 411: it would be read as empty."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.META.get("HTTP_TRANSFER_ENCODING") and not request.META.get("CONTENT_LENGTH"):
+            # Django reads a body only as far as Content-Length says: without one, a chunked
+            # body would be read as empty and the request carried out without it (a cancel
+            # with its defaults, a PATCH answering 200 with nothing changed).
+            return error_response(
+                411,
+                "length_required",
+                "Send the request body with a Content-Length (chunked bodies are not read).",
+            )
         length = request.META.get("CONTENT_LENGTH") or "0"
         if not _CONTENT_LENGTH.match(length):  # "-1", "+10", " 10", "1e3": malformed
             return error_response(400, "bad_request", "Content-Length is not a number.")

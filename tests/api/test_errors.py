@@ -8,7 +8,9 @@ from rest_framework.test import APIClient
 
 from bookings.ids import new_id
 from bookings.models import Booking
+from notifications.models import EmailOutbox
 from tests.assertions import assert_error
+from tests.factories import BookingFactory
 
 from .urls_errors import LEAK
 
@@ -318,6 +320,27 @@ def test_outside_v1_django_keeps_its_own_pages(db):
 
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/cancel", ""], ids=["cancel", "patch"])
+def test_a_chunked_body_is_411_not_read_as_empty(api, team, event_type, hosts, path):
+    # A chunked body has no Content-Length; Django would read it as empty and cancel with the
+    # defaults, or answer a PATCH 200 with nothing changed.
+    booking = BookingFactory(team=team, event_type=event_type, assigned_to=hosts[0])
+    before = Booking.objects.values().get(pk=booking.pk)
+
+    response = api.generic(
+        "PATCH" if path == "" else "POST",
+        f"/v1/bookings/{booking.id}{path}",
+        b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+
+    assert_error(response, 411, "length_required")
+    assert Booking.objects.values().get(pk=booking.pk) == before
+    assert not booking.history.exists()
+    assert not EmailOutbox.objects.exists()
 
 
 @pytest.mark.parametrize("length", ["-1", "+10", " 10", "1e3", "10 "])
