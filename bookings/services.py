@@ -91,7 +91,8 @@ def _history(
         to_status=to_status or booking.status,
         actor_type=actor.type,
         actor_id=actor.id,
-        changes=changes or {},
+        # Only what changed: a kept host or an absent reason is no [x, x] pair.
+        changes={field: pair for field, pair in (changes or {}).items() if pair[0] != pair[1]},
     )
 
 
@@ -104,7 +105,7 @@ def _check_bookable(*, event_type: EventType, start_time: datetime, now: datetim
             {
                 "requested_time": (
                     f"Too soon: this event type needs {event_type.minimum_booking_notice} minutes' "
-                    f"notice (the earliest start is {earliest.isoformat()})."
+                    f"notice (the earliest start is {utc_iso(earliest)})."
                 )
             }
         )
@@ -408,7 +409,7 @@ def booking_reschedule(
                 at=now,
                 changes={
                     "rescheduled_from_id": [None, original.id],
-                    "assigned_to_id": [original.assigned_to_id, new.assigned_to_id],
+                    "assigned_to_id": [None, new.assigned_to_id],  # as a create's routing
                     **moved,
                 },
             ),

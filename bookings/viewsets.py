@@ -60,7 +60,8 @@ ERROR_STATUSES: dict[type[errors.BookingsError], int] = {
 
 # 503: the database could not serve the request right now (Retry-After says when to retry).
 _AUTH_ERRORS = {401: ErrorEnvelope, 403: ErrorEnvelope, 429: ErrorEnvelope, 503: ErrorEnvelope}
-_GET_ERRORS = {**_AUTH_ERRORS, 404: ErrorEnvelope}
+# Any query parameter on a GET of one object is a 400 too.
+_GET_ERRORS = {**_AUTH_ERRORS, 400: ErrorEnvelope, 404: ErrorEnvelope}
 _LIST_ERRORS = {**_AUTH_ERRORS, 400: ErrorEnvelope}
 # A write on one booking: bad body, unknown booking, refused move, body too big or not JSON.
 _ACTION_ERRORS = {
