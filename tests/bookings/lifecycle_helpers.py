@@ -2,8 +2,13 @@
 
 from collections import defaultdict
 
-from bookings.models import Booking, BookingHistory
+from bookings.models import Booking, BookingHistory, EventType
 from notifications.models import EmailOutbox
+from tests.assertions import assert_error
+from tests.concurrency import client_for
+from tests.factories import EventTypeFactory
+
+from .create_helpers import create_body, post_booking
 
 
 def history_actions(booking_id: str) -> list[str]:
@@ -47,3 +52,38 @@ def host_overlaps(bookings=None) -> list[tuple[str, str]]:
             if latest_end is None or end > latest_end:
                 latest_end, latest_id = end, booking_id
     return clashes
+
+
+def book(api, event_type, start) -> dict:
+    """A booking made through the API (its history and creation email included)."""
+    response = post_booking(api, create_body(event_type, start))
+    assert response.status_code == 201, response.content
+    return response.json()["booking"]
+
+
+def post_action(secret: str, booking_id: str, path: str, body=None, **headers):
+    """POST /v1/bookings/{id}/<path> with a client of its own (one per thread)."""
+    return client_for(secret).post(
+        f"/v1/bookings/{booking_id}/{path}", body or {}, format="json", **headers
+    )
+
+
+def patch_attendee(secret: str, booking_id: str, attendee: dict):
+    return client_for(secret).patch(
+        f"/v1/bookings/{booking_id}", {"attendee": attendee}, format="json"
+    )
+
+
+def refused(response, code: str = "invalid_transition", status: int = 409) -> dict:
+    """The refusal is in the error envelope; return its details."""
+    return assert_error(response, status, code)["details"]
+
+
+def pending_event_type(team, hosts):
+    """SOLO with the first host, requiring confirmation: bookings start PENDING_CONFIRMATION."""
+    return EventTypeFactory(
+        team=team,
+        scheduling_type=EventType.SchedulingType.SOLO,
+        requires_confirmation=True,
+        hosts=hosts[:1],
+    )

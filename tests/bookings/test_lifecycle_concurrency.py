@@ -1,9 +1,9 @@
 """Concurrent lifecycle requests on one booking: one winner, a consistent result, never a 5xx.
 
 Threads released together by a barrier, each with its own client and database connection,
-committing for real (transaction=True), on PostgreSQL (row locks, the exclusion constraint)
-and on SQLite (IMMEDIATE transactions serialise writers). Every outcome is counted, a 5xx
-included, over many rounds: a round that broke a rule is reported with its outcomes.
+committing for real (transaction=True), on PostgreSQL (row locks) and on SQLite (IMMEDIATE
+transactions serialise writers). Every outcome is counted, a 5xx included, over many rounds.
+Reschedules racing each other and other requests: test_lifecycle_reschedule_concurrency.py.
 """
 
 from collections import Counter
@@ -12,14 +12,22 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bookings.models import Booking, EventType, IdempotencyKey
+from bookings.models import Booking
 from notifications.models import EmailOutbox
-from tests.assertions import assert_error
-from tests.concurrency import client_for, outcome, run_together
-from tests.factories import BookingFactory, EventTypeFactory
+from tests.concurrency import outcome, run_together
+from tests.factories import BookingFactory
 
-from .create_helpers import create_body, in_days, iso, post_booking
-from .lifecycle_helpers import email_rows, history_actions, history_entries, host_overlaps
+from .create_helpers import in_days
+from .lifecycle_helpers import (
+    book,
+    email_rows,
+    history_actions,
+    history_entries,
+    patch_attendee,
+    pending_event_type,
+    post_action,
+    refused,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,50 +37,25 @@ Kind = EmailOutbox.Kind
 SENT_OR_SUPERSEDED = {EmailOutbox.Status.SENT, EmailOutbox.Status.SUPERSEDED}
 
 
-def _book(api, event_type, start) -> dict:
-    response = post_booking(api, create_body(event_type, start))
-    assert response.status_code == 201, response.content
-    return response.json()["booking"]
-
-
-def _post(secret: str, booking_id: str, path: str, body=None, **headers):
-    return client_for(secret).post(
-        f"/v1/bookings/{booking_id}/{path}", body or {}, format="json", **headers
-    )
-
-
-def _patch(secret: str, booking_id: str, attendee: dict):
-    return client_for(secret).patch(
-        f"/v1/bookings/{booking_id}", {"attendee": attendee}, format="json"
-    )
-
-
-def _refused(response, code: str = "invalid_transition", status: int = 409) -> dict:
-    """The refusal is in the error envelope; return its details."""
-    return assert_error(response, status, code)["details"]
-
-
 @pytest.fixture
-def pending_event_type(team, hosts):
-    return EventTypeFactory(
-        team=team,
-        scheduling_type=EventType.SchedulingType.SOLO,
-        requires_confirmation=True,
-        hosts=hosts[:1],
-    )
+def pending(team, hosts):
+    return pending_event_type(team, hosts)
 
 
 def test_ten_concurrent_cancels_cancel_once_with_one_requests_details(api, event_type):
     outcomes: Counter = Counter()
     for round_number in range(ROUNDS):
-        booking = _book(api, event_type, in_days(2 + round_number))
+        booking = book(api, event_type, in_days(2 + round_number))
         bodies = [
             {"cancelled_by": ["host", "attendee", "api"][i % 3], "reason": f"reason {i}"}
             for i in range(10)
         ]
 
         responses = run_together(
-            10, lambda i, b=booking, bodies=bodies: _post(api.secret, b["id"], "cancel", bodies[i])
+            10,
+            lambda i, b=booking, bodies=bodies: post_action(
+                api.secret, b["id"], "cancel", bodies[i]
+            ),
         )
 
         outcomes.update(outcome(r) for r in responses)
@@ -101,15 +84,17 @@ def test_ten_concurrent_cancels_cancel_once_with_one_requests_details(api, event
     assert outcomes == {"200": 10 * ROUNDS}
 
 
-def test_confirm_racing_cancel_ends_cancelled_either_way(api, pending_event_type):
+def test_confirm_racing_cancel_ends_cancelled_either_way(api, pending):
     orderings: Counter = Counter()
     for round_number in range(2 * ROUNDS):
-        booking = _book(api, pending_event_type, in_days(2 + round_number))
+        booking = book(api, pending, in_days(2 + round_number))
         assert booking["status"] == Status.PENDING_CONFIRMATION
 
         confirm, cancel = run_together(
             2,
-            lambda i, b=booking: _post(api.secret, b["id"], "confirm" if i == 0 else "cancel"),
+            lambda i, b=booking: post_action(
+                api.secret, b["id"], "confirm" if i == 0 else "cancel"
+            ),
         )
 
         pair = (outcome(confirm), outcome(cancel))
@@ -127,7 +112,7 @@ def test_confirm_racing_cancel_ends_cancelled_either_way(api, pending_event_type
             assert stored.ical_sequence == 2
         else:  # cancelled first: nothing left to confirm
             assert pair == ("409 invalid_transition", "200"), pair
-            assert _refused(confirm)["status"] == Status.CANCELLED
+            assert refused(confirm)["status"] == Status.CANCELLED
             assert history_actions(booking["id"]) == ["created", "routed", "cancelled"]
             assert kinds == [Kind.AWAITING_CONFIRMATION, Kind.CANCELLATION]
             assert stored.ical_sequence == 1
@@ -147,7 +132,7 @@ def test_concurrent_complete_and_no_show_have_one_winner(team, event_type, hosts
         actions = ["complete" if i % 2 else "no-show" for i in range(10)]
 
         responses = run_together(
-            10, lambda i, b=booking, actions=actions: _post(api.secret, b.id, actions[i])
+            10, lambda i, b=booking, actions=actions: post_action(api.secret, b.id, actions[i])
         )
 
         outcomes.update(outcome(r) for r in responses)
@@ -159,7 +144,7 @@ def test_concurrent_complete_and_no_show_have_one_winner(team, event_type, hosts
                 assert response.status_code == 200, response.content
                 assert response.json()["booking"]["status"] == final
             else:
-                assert _refused(response) == {
+                assert refused(response) == {
                     "status": final,
                     "allowed_from": [Status.RESCHEDULED, Status.SCHEDULED],
                 }
@@ -169,83 +154,18 @@ def test_concurrent_complete_and_no_show_have_one_winner(team, event_type, hosts
     assert outcomes == {"200": 5 * ROUNDS, "409 invalid_transition": 5 * ROUNDS}
 
 
-def test_concurrent_reschedules_of_one_booking_make_one_new_booking(api, event_type):
-    outcomes: Counter = Counter()
-    for round_number in range(ROUNDS):
-        day = 2 + round_number
-        booking = _book(api, event_type, in_days(day))
-        bodies = [{"requested_time": iso(in_days(day, hour=16 + i))} for i in range(5)]
-
-        responses = run_together(
-            5,
-            lambda i, b=booking, bodies=bodies: _post(api.secret, b["id"], "reschedule", bodies[i]),
-        )
-
-        outcomes.update(outcome(r) for r in responses)
-        [winner] = [i for i, r in enumerate(responses) if r.status_code == 201]
-        for i, response in enumerate(responses):
-            if i != winner:
-                assert _refused(response)["status"] == Status.CANCELLED
-        new = responses[winner].json()["booking"]
-        assert new["start_time"] == bodies[winner]["requested_time"]
-        assert [b.id for b in Booking.objects.filter(rescheduled_from=booking["id"])] == [new["id"]]
-        original = Booking.objects.get(pk=booking["id"])
-        assert (original.status, original.rescheduled_to_id) == (Status.CANCELLED, new["id"])
-        assert history_actions(booking["id"]) == ["created", "routed", "rescheduled"]
-        assert history_actions(new["id"]) == ["rescheduled"]
-        # The new time's confirmation, and no cancellation notice for the original.
-        assert [row.kind for row in email_rows(booking["id"])] == [Kind.CONFIRMATION]
-        assert [row.kind for row in email_rows(new["id"])] == [Kind.CONFIRMATION]
-    print(f"\nconcurrent reschedules, no key: {dict(outcomes)}")
-    assert outcomes == {"201": ROUNDS, "409 invalid_transition": 4 * ROUNDS}
-
-
-def test_concurrent_reschedules_with_one_key_make_one_booking_and_replay_it(api, event_type):
-    outcomes: Counter = Counter()
-    for round_number in range(ROUNDS):
-        day = 2 + round_number
-        booking = _book(api, event_type, in_days(day))
-        body = {"requested_time": iso(in_days(day, hour=17)), "reason": "moved"}
-        key = f"move-{round_number}"
-
-        responses = run_together(
-            5,
-            lambda i, b=booking, body=body, key=key: _post(
-                api.secret, b["id"], "reschedule", body, HTTP_IDEMPOTENCY_KEY=key
-            ),
-        )
-
-        outcomes.update(outcome(r) for r in responses)
-        [created] = [r for r in responses if r.status_code == 201]
-        for response in responses:
-            if response.status_code == 200:
-                assert response.content == created.content[:-1] + b',"idempotent_replay":true}'
-                assert response["Idempotent-Replayed"] == "true"
-            elif response is not created:
-                _refused(response, "idempotency_request_in_progress")
-                assert response["Retry-After"] == "1"
-        new_id = created.json()["booking"]["id"]
-        assert [b.id for b in Booking.objects.filter(rescheduled_from=booking["id"])] == [new_id]
-        assert IdempotencyKey.objects.get(key=key).booking_id == new_id
-        assert history_actions(new_id) == ["rescheduled"]
-        assert [row.kind for row in email_rows(new_id)] == [Kind.CONFIRMATION]
-    print(f"\nconcurrent reschedules, one key: {dict(outcomes)}")
-    assert outcomes["201"] == ROUNDS
-    assert set(outcomes) <= {"201", "200", "409 idempotency_request_in_progress"}, outcomes
-
-
 def test_cancel_racing_an_email_change_loses_no_update(api, event_type):
     orderings: Counter = Counter()
     for round_number in range(ROUNDS):
-        booking = _book(api, event_type, in_days(2 + round_number))
+        booking = book(api, event_type, in_days(2 + round_number))
         old, new = booking["attendee"]["email"], f"new{round_number}@example.com"
 
         cancel, patch = run_together(
             2,
             lambda i, b=booking, new=new: (
-                _post(api.secret, b["id"], "cancel")
+                post_action(api.secret, b["id"], "cancel")
                 if i == 0
-                else _patch(api.secret, b["id"], {"email": new})
+                else patch_attendee(api.secret, b["id"], {"email": new})
             ),
         )
 
@@ -287,7 +207,7 @@ def test_concurrent_attendee_changes_lose_no_update(api, event_type):
     that found something to change wrote one entry, and its email, in a chain."""
     outcomes: Counter = Counter()
     for round_number in range(ROUNDS):
-        booking = _book(api, event_type, in_days(2 + round_number))
+        booking = book(api, event_type, in_days(2 + round_number))
         changes = [
             {"name": "Grace Hopper"},
             {"email": "a@example.com"},
@@ -296,7 +216,7 @@ def test_concurrent_attendee_changes_lose_no_update(api, event_type):
         ]
 
         responses = run_together(
-            4, lambda i, b=booking, c=changes: _patch(api.secret, b["id"], c[i])
+            4, lambda i, b=booking, c=changes: patch_attendee(api.secret, b["id"], c[i])
         )
 
         outcomes.update(outcome(r) for r in responses)
@@ -323,35 +243,3 @@ def test_concurrent_attendee_changes_lose_no_update(api, event_type):
         ]
         outcomes[f"email changes: {len(emails)}"] += 1
     print(f"\nconcurrent attendee changes: {dict(outcomes)}")
-
-
-def test_concurrent_reschedules_into_one_slot_never_overlap(api, event_type, hosts):
-    """Six bookings, two per host, all moved to one slot at once: three winners (one per
-    host), three 409 slot_unavailable whose originals stay as they were."""
-    outcomes: Counter = Counter()
-    for round_number in range(ROUNDS // 2):
-        day = 2 + round_number
-        bookings = [_book(api, event_type, in_days(day, hour=8 + i)) for i in range(6)]
-        body = {"requested_time": iso(in_days(day, hour=18, minute=15))}
-
-        responses = run_together(
-            6, lambda i, bs=bookings, body=body: _post(api.secret, bs[i]["id"], "reschedule", body)
-        )
-
-        outcomes.update(outcome(r) for r in responses)
-        assert sorted(outcome(r) for r in responses) == ["201"] * 3 + ["409 slot_unavailable"] * 3
-        moved = [r.json()["booking"] for r in responses if r.status_code == 201]
-        assert sorted(b["assigned_to_id"] for b in moved) == sorted(h.id for h in hosts)
-        for booking, response in zip(bookings, responses, strict=True):
-            stored = Booking.objects.get(pk=booking["id"])
-            if response.status_code == 409:
-                _refused(response, "slot_unavailable")
-                assert stored.status == Status.SCHEDULED  # untouched
-                assert stored.rescheduled_to_id is None
-                assert history_actions(booking["id"]) == ["created", "routed"]
-                assert [row.kind for row in email_rows(booking["id"])] == [Kind.CONFIRMATION]
-            else:
-                assert stored.status == Status.CANCELLED
-        assert host_overlaps() == []
-    print(f"\nconcurrent reschedules into one slot: {dict(outcomes)}")
-    assert outcomes == {"201": 3 * (ROUNDS // 2), "409 slot_unavailable": 3 * (ROUNDS // 2)}

@@ -90,19 +90,23 @@ class Expected:
     rescheduled_from: str | None = None
     rescheduled_to: str | None = None
     cancellation: tuple = ()
+    sequence: int = 0  # the calendar SEQUENCE: one more for each change that emails
     history: list[str] = field(default_factory=list)
-    # [event_key, kind, to_email, status], in the order queued.
-    emails: list[list[str]] = field(default_factory=list)
+    # [event_key, kind, to_email, ical_sequence, status], in the order queued.
+    emails: list[list] = field(default_factory=list)
 
-    def queue(self, kind: str, event_key: str, *, supersede: bool = True) -> None:
-        if supersede:
+    def queue(self, kind: str, event_key: str, *, new: bool = False) -> None:
+        """An email about a change (a newer one replaces those unsent), or about a new
+        booking (``new``: its SEQUENCE is already set)."""
+        if not new:
+            self.sequence += 1
             self.supersede()
-        self.emails.append([event_key, kind, self.email, PENDING])
+        self.emails.append([event_key, kind, self.email, self.sequence, PENDING])
 
     def supersede(self) -> None:
         for row in self.emails:
-            if row[3] == PENDING:
-                row[3] = SUPERSEDED
+            if row[-1] == PENDING:
+                row[-1] = SUPERSEDED
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -222,9 +226,7 @@ class Lifecycle(RuleBasedStateMachine):
         status = Status.PENDING_CONFIRMATION if pending else Status.SCHEDULED
         assert data["status"] == status
         booking = self.add(data, event_type, history=["created", "routed"])
-        booking.queue(
-            email_kind(Kind.CONFIRMATION, status), f"{booking.id}:created", supersede=False
-        )
+        booking.queue(email_kind(Kind.CONFIRMATION, status), f"{booking.id}:created", new=True)
         if key:
             self.keyed.append(("/v1/bookings", body, key, response.content))
 
@@ -339,6 +341,7 @@ class Lifecycle(RuleBasedStateMachine):
             data,
             original.event_type,
             rescheduled_from=original.id,
+            sequence=original.sequence + 1,  # the same calendar event, moved
             history=[transition.history_action],
         )
         original.status = transition.to
@@ -349,7 +352,7 @@ class Lifecycle(RuleBasedStateMachine):
         new.queue(
             email_kind(transition.email, new_status),
             f"{new.id}:{transition.history_action}",
-            supersede=False,
+            new=True,
         )
         if key:
             self.keyed.append((path, body, key, response.content))
@@ -408,6 +411,7 @@ class Lifecycle(RuleBasedStateMachine):
                 row.attendee_email,
                 row.rescheduled_from_id,
                 row.rescheduled_to_id,
+                row.ical_sequence,
             ) == (
                 expected.status,
                 expected.host_id,
@@ -416,6 +420,7 @@ class Lifecycle(RuleBasedStateMachine):
                 expected.email,
                 expected.rescheduled_from,
                 expected.rescheduled_to,
+                expected.sequence,
             ), booking_id
             if expected.status == Status.CANCELLED:  # the first cancellation's details stay
                 assert (row.cancelled_by, row.cancellation_reason) == expected.cancellation
@@ -433,7 +438,7 @@ class Lifecycle(RuleBasedStateMachine):
         for booking_id, *row in (
             EmailOutbox.objects.filter(booking__team=self.team)
             .order_by("id")
-            .values_list("booking_id", "event_key", "kind", "to_email", "status")
+            .values_list("booking_id", "event_key", "kind", "to_email", "ical_sequence", "status")
         ):
             emails[booking_id].append(row)
         for booking_id, expected in self.bookings.items():
