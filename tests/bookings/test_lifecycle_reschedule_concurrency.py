@@ -92,6 +92,7 @@ def test_concurrent_reschedules_with_one_key_make_one_booking_and_replay_it(api,
             if response.status_code == 200:
                 assert response.content == created.content[:-1] + b',"idempotent_replay":true}'
                 assert response["Idempotent-Replayed"] == "true"
+                assert response["Location"] == created["Location"]
             elif response is not created:
                 refused(response, "idempotency_request_in_progress")
                 assert response["Retry-After"] == "1"
