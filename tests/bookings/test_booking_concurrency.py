@@ -4,14 +4,12 @@ These run on PostgreSQL (the exclusion constraint and the unique key index decid
 SQLite (IMMEDIATE transactions serialise writers), committing for real (transaction=True).
 """
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connections
-from rest_framework.test import APIClient
 
 from bookings.models import Booking, EventType, IdempotencyKey
+from tests.concurrency import client_for, run_together
 from tests.factories import EventTypeFactory
 
 from .create_helpers import create_body, held_open, in_days, lock_timeout, post_booking
@@ -19,41 +17,10 @@ from .create_helpers import create_body, held_open, in_days, lock_timeout, post_
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run_together(count: int, request) -> list:
-    """Call ``request(i)`` from ``count`` threads released at once; return the responses."""
-    barrier = threading.Barrier(count)
-    responses: list = [None] * count
-    errors: list = []
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            responses[index] = request(index)
-        except Exception as exc:  # surfaced below, with the thread's own traceback
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    if errors:
-        raise errors[0]
-    return responses
-
-
-def _client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
 def test_twenty_concurrent_creates_with_one_key_make_one_booking(api, event_type):
     body = create_body(event_type, in_days(2))
 
-    responses = run_together(20, lambda i: post_booking(_client(api.secret), body, key="same"))
+    responses = run_together(20, lambda i: post_booking(client_for(api.secret), body, key="same"))
 
     statuses = Counter(response.status_code for response in responses)
     assert Booking.objects.count() == 1
@@ -75,7 +42,7 @@ def test_twenty_concurrent_creates_of_one_solo_slot_make_one_booking(api, team, 
     )
     body = create_body(event_type, in_days(2))
 
-    responses = run_together(20, lambda i: post_booking(_client(api.secret), body, key=f"k{i}"))
+    responses = run_together(20, lambda i: post_booking(client_for(api.secret), body, key=f"k{i}"))
 
     statuses = Counter(response.status_code for response in responses)
     assert statuses == {201: 1, 409: 19}, statuses
@@ -90,7 +57,7 @@ def test_twenty_concurrent_creates_of_one_solo_slot_make_one_booking(api, team, 
 def test_ten_concurrent_creates_of_one_round_robin_slot_fill_three_hosts(api, event_type, hosts):
     body = create_body(event_type, in_days(2))
 
-    responses = run_together(10, lambda i: post_booking(_client(api.secret), body))
+    responses = run_together(10, lambda i: post_booking(client_for(api.secret), body))
 
     statuses = Counter(response.status_code for response in responses)
     assert statuses == {201: 3, 409: 7}, statuses
@@ -121,7 +88,7 @@ def test_a_slot_held_by_a_slow_transaction_is_409_slot_unavailable(api, team, ho
         )
 
     with held_open(hold_the_slot), lock_timeout(300):
-        response = post_booking(_client(api.secret), create_body(event_type, start), key=key)
+        response = post_booking(client_for(api.secret), create_body(event_type, start), key=key)
 
     assert response.status_code == 409, response.content
     assert response.json()["error"]["code"] == "slot_unavailable"
@@ -142,7 +109,9 @@ def test_rounds_of_concurrent_creates_of_one_round_robin_slot_never_500(api, eve
     short_rounds = []
     for round_number in range(ROUNDS):
         body = create_body(event_type, in_days(2 + round_number))
-        responses = run_together(10, lambda i, body=body: post_booking(_client(api.secret), body))
+        responses = run_together(
+            10, lambda i, body=body: post_booking(client_for(api.secret), body)
+        )
         statuses = Counter(response.status_code for response in responses)
         outcomes.update(statuses)
         codes = {r.json()["error"]["code"] for r in responses if r.status_code == 409}
