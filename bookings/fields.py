@@ -19,6 +19,7 @@ from .validators import (
     parse_aware_datetime,
     parse_iso_date,
     parse_prefixed_id,
+    utc_iso,
     validate_timezone,
 )
 
@@ -45,7 +46,7 @@ class AwareDateTimeField(serializers.Field):
         return _run(parse_aware_datetime, data)
 
     def to_representation(self, value):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return utc_iso(value)
 
 
 @extend_schema_field(

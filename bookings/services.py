@@ -230,8 +230,7 @@ def _locked(booking: Booking) -> Booking:
     )
 
 
-def _refuse(transition_or_action: Transition | str, booking: Booking, allowed_from) -> None:
-    action = getattr(transition_or_action, "action", transition_or_action)
+def _refuse(action: str, booking: Booking, allowed_from) -> None:
     raise InvalidTransition(
         f"Cannot {action.replace('_', '-')} a booking that is {booking.status}.",
         details={"status": booking.status, "allowed_from": sorted(allowed_from)},
@@ -243,7 +242,7 @@ def _check_allowed(transition: Transition, booking: Booking, now: datetime) -> b
     if booking.status in transition.unchanged_on:
         return False
     if booking.status not in transition.allowed_from:
-        _refuse(transition, booking, transition.allowed_from)
+        _refuse(transition.action, booking, transition.allowed_from)
     if transition.requires_started and now < booking.start_time:
         raise BookingNotStarted(
             f"The booking starts at {utc_iso(booking.start_time)}; "
@@ -328,9 +327,8 @@ def booking_reschedule(
     """
     transition = TRANSITIONS["reschedule"]
     original = _locked(booking)
-    if original.status not in transition.allowed_from:
-        _refuse(transition, original, transition.allowed_from)
     now = timezone.now()
+    _check_allowed(transition, original, now)  # no repeat: a reschedule is never "unchanged"
     event_type = original.event_type
     _check_bookable(event_type=event_type, start_time=start_time, now=now)
     end_time, blocked_start, blocked_end = _slot(event_type, start_time)

@@ -114,6 +114,21 @@ def _transition_schema(name: str, request_serializer=EmptyBodySerializer):
     )
 
 
+def _idempotent(request, endpoint: str, *, prepare, produce) -> HttpResponse:
+    """A write that honours ``Idempotency-Key`` (create, reschedule): run it at most once per
+    key and send its stored bytes."""
+    return _send(
+        idempotent_call(
+            team=request.user.team,
+            key=idempotency_key_parse(request.headers.get("Idempotency-Key")),
+            endpoint=endpoint,
+            payload=request.data,
+            prepare=prepare,
+            produce=produce,
+        )
+    )
+
+
 def _send(result: Result) -> HttpResponse:
     """The stored bytes exactly as they are (a replay must not be re-rendered)."""
     return HttpResponse(
@@ -269,7 +284,6 @@ class BookingViewSet(ApiViewSet):
     @action(detail=True, methods=["post"], url_path=TRANSITIONS["reschedule"].path)
     def reschedule(self, request, booking_id: str):
         team = request.user.team
-        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
         payload = request.data
 
         def prepare() -> tuple:
@@ -288,15 +302,8 @@ class BookingViewSet(ApiViewSet):
             )
             return _created(new)
 
-        return _send(
-            idempotent_call(
-                team=team,
-                key=key,
-                endpoint=f"POST /v1/bookings/{booking_id}/reschedule",
-                payload=payload,
-                prepare=prepare,
-                produce=produce,
-            )
+        return _idempotent(
+            request, f"POST /v1/bookings/{booking_id}/reschedule", prepare=prepare, produce=produce
         )
 
     @extend_schema(
@@ -316,7 +323,6 @@ class BookingViewSet(ApiViewSet):
     )
     def create(self, request):
         team = request.user.team
-        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
         payload = request.data
 
         def prepare() -> dict:
@@ -327,16 +333,7 @@ class BookingViewSet(ApiViewSet):
         def produce(kwargs: dict) -> Result:
             return _created(services.booking_create(team=team, actor=_actor(request), **kwargs))
 
-        return _send(
-            idempotent_call(
-                team=team,
-                key=key,
-                endpoint="POST /v1/bookings",
-                payload=payload,
-                prepare=prepare,
-                produce=produce,
-            )
-        )
+        return _idempotent(request, "POST /v1/bookings", prepare=prepare, produce=produce)
 
 
 class EventTypeViewSet(ApiViewSet):

@@ -2,10 +2,10 @@
 snapshot of everything a request may change, to show a refused one changed nothing."""
 
 from bookings.models import Booking, BookingHistory
-from notifications.models import EmailOutbox
 from tests.factories import BookingFactory
 
 from .create_helpers import create_body, in_days, iso, post_booking
+from .transition_helpers import history_rows, outbox_rows, row
 
 
 def booking_create_via_api(client, event_type, start, **overrides) -> Booking:
@@ -48,20 +48,9 @@ def patch(client, booking_id: str, body):
 
 
 def snapshot(booking_id: str) -> dict:
-    """The booking's row, its history and its emails, as they are in the database."""
-    return {
-        "row": Booking.objects.filter(pk=booking_id).values().get(),
-        "history": list(
-            BookingHistory.objects.filter(booking_id=booking_id)
-            .order_by("id")
-            .values("action", "from_status", "to_status", "changes")
-        ),
-        "emails": list(
-            EmailOutbox.objects.filter(booking_id=booking_id)
-            .order_by("id")
-            .values("kind", "status", "to_email", "ical_sequence", "event_key")
-        ),
-    }
+    """The booking's row, its history and its emails, every column, as in the database."""
+    booking = Booking(pk=booking_id)  # only its key is read
+    return {"row": row(booking), "history": history_rows(booking), "emails": outbox_rows(booking)}
 
 
 def actions(booking_id: str) -> list[str]:
