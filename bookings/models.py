@@ -56,6 +56,8 @@ class ApiKey(models.Model):
     is_test = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # When a request last authenticated with the key; written at most once a minute per key.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "API key"
@@ -259,6 +261,14 @@ class Booking(models.Model):
 
     class Meta:
         ordering = ["start_time", "id"]
+        # The lifecycle's moves, one permission each, for staff in the admin (the API checks
+        # scopes instead). ``transitions.Transition.permission`` names one per action.
+        permissions = [
+            ("confirm_booking", "Can confirm a booking"),
+            ("cancel_booking", "Can cancel a booking"),
+            ("reschedule_booking", "Can reschedule a booking"),
+            ("complete_booking", "Can complete a booking or mark it no-show"),
+        ]
         indexes = [
             # The list's keyset order, and one per equality filter in front of it.
             models.Index(fields=["team", "start_time", "id"], name="booking_team_start"),

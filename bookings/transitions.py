@@ -35,6 +35,8 @@ class Transition:
     scope: ApiKey.Scope
     #: the path segment of its endpoint: POST /v1/bookings/{id}/<path>.
     path: str
+    #: the permission (a codename of ``Booking.Meta.permissions``) staff need in the admin.
+    permission: str
 
     def describe(self) -> str:
         """One paragraph for the OpenAPI description of the action's endpoint."""
@@ -70,6 +72,7 @@ TRANSITIONS: dict[str, Transition] = {
             history_action=BookingHistory.Action.CONFIRMED,
             scope=ApiKey.Scope.BOOKINGS_TRANSITION,
             path="confirm",
+            permission="confirm_booking",
         ),
         Transition(
             action="complete",
@@ -81,6 +84,7 @@ TRANSITIONS: dict[str, Transition] = {
             history_action=BookingHistory.Action.COMPLETED,
             scope=ApiKey.Scope.BOOKINGS_TRANSITION,
             path="complete",
+            permission="complete_booking",
         ),
         Transition(
             action="no_show",
@@ -92,6 +96,7 @@ TRANSITIONS: dict[str, Transition] = {
             history_action=BookingHistory.Action.NO_SHOW,
             scope=ApiKey.Scope.BOOKINGS_TRANSITION,
             path="no-show",
+            permission="complete_booking",
         ),
         Transition(
             action="cancel",
@@ -103,6 +108,7 @@ TRANSITIONS: dict[str, Transition] = {
             history_action=BookingHistory.Action.CANCELLED,
             scope=ApiKey.Scope.BOOKINGS_CANCEL,
             path="cancel",
+            permission="cancel_booking",
         ),
         # The original becomes CANCELLED and a new booking takes the new time: RESCHEDULED, or
         # PENDING_CONFIRMATION when the original was pending. Its email is the new booking's
@@ -118,6 +124,7 @@ TRANSITIONS: dict[str, Transition] = {
             history_action=BookingHistory.Action.RESCHEDULED,
             scope=ApiKey.Scope.BOOKINGS_RESCHEDULE,
             path="reschedule",
+            permission="reschedule_booking",
         ),
     ]
 }

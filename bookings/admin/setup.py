@@ -1,43 +1,12 @@
-"""Staff browse and manage teams, keys, members, event types and bookings here."""
+"""The team's set-up: teams, API keys, members and event types (with their hosts)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connections
-from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.utils.functional import cached_property
 
-from .auth import ALL_SCOPES
-from .models import ApiKey, Booking, BookingHistory, EventType, EventTypeHost, Team, TeamMember
-from .services import api_key_create, api_key_revoke
-
-
-class EstimatedCountPaginator(Paginator):
-    """Counts a filtered list exactly, and an unfiltered big table by PostgreSQL's estimate.
-
-    ``show_full_result_count = False`` only drops the second count; the paginator still runs
-    ``COUNT(*)`` over the whole table to draw page links, which reads every row. The
-    planner's ``reltuples`` (kept by autovacuum) is close enough for page links.
-    """
-
-    estimate_above = 100_000
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list
-        if isinstance(queryset, QuerySet) and not queryset.query.where:
-            connection = connections[queryset.db]
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                        [connection.ops.quote_name(queryset.model._meta.db_table)],
-                    )
-                    row = cursor.fetchone()
-                if row is not None and row[0] > self.estimate_above:
-                    return row[0]
-        return super().count
+from ..auth import ALL_SCOPES
+from ..models import ApiKey, EventType, EventTypeHost, Team, TeamMember
+from ..services import api_key_create, api_key_revoke
 
 
 @admin.register(Team)
@@ -155,68 +124,3 @@ class EventTypeAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Its hosts and bookings belong to its team: an event type never moves.
         return [*self.readonly_fields, "team"] if obj else self.readonly_fields
-
-
-class BookingHistoryInline(admin.TabularInline):
-    model = BookingHistory
-    extra = 0
-    can_delete = False
-    fields = ["at", "action", "from_status", "to_status", "actor_type", "actor_id", "changes"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "status",
-        "start_time",
-        "attendee_name",
-        "attendee_email",
-        "assigned_to",
-        "event_type",
-        "team",
-    ]
-    list_filter = ["status"]
-    list_select_related = ["assigned_to", "event_type", "team"]
-    search_fields = ["=id", "attendee_email", "attendee_name"]
-    raw_id_fields = ["team", "event_type", "assigned_to", "rescheduled_from", "rescheduled_to"]
-    show_full_result_count = False  # never COUNT(*) a huge table to draw a page…
-    paginator = EstimatedCountPaginator  # …not even for the page links
-    ordering = ["-start_time", "-id"]
-    inlines = [BookingHistoryInline]
-    readonly_fields = [
-        "id",
-        "team",
-        "event_type",
-        "assigned_to",
-        "status",
-        "start_time",
-        "end_time",
-        "blocked_start",
-        "blocked_end",
-        "rescheduled_from",
-        "rescheduled_to",
-        "cancelled_by",
-        "cancellation_reason",
-        "cancelled_at",
-        "ical_uid",
-        "ical_sequence",
-        "created_at",
-        "updated_at",
-    ]
-
-    def has_add_permission(self, request):
-        # Bookings are created through the API, which routes them and checks the host is free.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Read-only until staff actions go through the booking services (no rule bypassed).
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # A booking is cancelled, never deleted: its history must survive.
-        return False
