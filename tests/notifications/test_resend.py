@@ -6,7 +6,6 @@ import pytest
 from django.utils import timezone
 
 from bookings.services import Actor, booking_transition
-from notifications import services
 from notifications.models import EmailOutbox
 from notifications.services import MAX_ATTEMPTS, email_resend, email_send
 from tests.concurrency import run_together
@@ -16,14 +15,6 @@ from tests.factories import BookingFactory
 @pytest.fixture
 def booking(event_type, hosts):
     return BookingFactory(event_type=event_type, assigned_to=hosts[0])
-
-
-@pytest.fixture
-def dispatched(monkeypatch) -> list[int]:
-    """The ids handed to a worker (recorded, not sent)."""
-    calls: list[int] = []
-    monkeypatch.setattr(services, "email_dispatch", lambda *, outbox_id: calls.append(outbox_id))
-    return calls
 
 
 def _row(booking, status=EmailOutbox.Status.FAILED, kind="confirmation", **fields) -> EmailOutbox:
