@@ -54,6 +54,9 @@ class EmailOutbox(models.Model):
             # The admin's search by address: an exact, case-insensitive match, which Django
             # writes as UPPER(to_email) = UPPER(%s) on PostgreSQL.
             models.Index(Upper("to_email"), name="outbox_to_email_upper"),
+            # The admin's status filter, newest first (the list orders by -id): "failed" is
+            # rare, and without it both the page and its capped count would read every row.
+            models.Index(fields=["status", "id"], name="outbox_status_id"),
         ]
         constraints = [
             models.CheckConstraint(
