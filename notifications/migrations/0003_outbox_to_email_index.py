@@ -3,7 +3,7 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
-from bookings.db import AddIndexConcurrentlyOnPostgres
+from bookings.db import AddIndexConcurrentlyOnPostgres, PostgresOnlySQL
 
 
 class Migration(migrations.Migration):
@@ -20,4 +20,6 @@ class Migration(migrations.Migration):
             model_name='emailoutbox',
             index=models.Index(django.db.models.functions.text.Upper('to_email'), name='outbox_to_email_upper'),
         ),
+        # An expression index has no statistics until the table is analysed (see bookings 0009).
+        PostgresOnlySQL("ANALYZE notifications_emailoutbox", reverse_sql=migrations.RunSQL.noop),
     ]
