@@ -350,7 +350,9 @@ class BookingAdmin(BookingBulkActionsMixin, admin.ModelAdmin):
             booking=booking, action=transition.action, actor=staff_actor(request), **kwargs
         )
         if changed:
-            self.message_user(request, f"Booking {booking.pk} is now {booking.status}.")
+            self.message_user(
+                request, f"Booking {booking.pk} is now {booking.status}.", messages.SUCCESS
+            )
         else:
             self.message_user(
                 request, f"Booking {booking.pk} was already {booking.status}: nothing changed."
@@ -373,5 +375,6 @@ class BookingAdmin(BookingBulkActionsMixin, admin.ModelAdmin):
                 new.status,
                 booking.pk,
             ),
+            messages.SUCCESS,
         )
         return HttpResponseRedirect(reverse("admin:bookings_booking_change", args=[new.pk]))
