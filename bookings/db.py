@@ -3,6 +3,7 @@ each says a lock was held too long."""
 
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField
+from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import OperationalError, migrations
 from django.db.models import Func
 
@@ -55,6 +56,27 @@ class PostgresOnlySQL(migrations.RunSQL):
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
+    """``CREATE INDEX CONCURRENTLY`` on PostgreSQL: a big table keeps taking writes while the
+    index builds (the migration must be ``atomic = False``). A plain index elsewhere."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            migrations.AddIndex.database_forwards(
+                self, app_label, schema_editor, from_state, to_state
+            )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            migrations.AddIndex.database_backwards(
+                self, app_label, schema_editor, from_state, to_state
+            )
 
 
 def is_lock_timeout(exc: OperationalError) -> bool:

@@ -285,6 +285,11 @@ class Booking(models.Model):
                 F("id"),
                 name="booking_team_email_start",
             ),
+            # The admin: its list across teams (newest first, by status), its exact searches.
+            models.Index(fields=["start_time", "id"], name="booking_start"),
+            models.Index(fields=["status", "start_time", "id"], name="booking_status_start"),
+            models.Index(Lower("attendee_email"), name="booking_email_lower"),
+            models.Index(Lower("attendee_name"), name="booking_name_lower"),
             # Routing: a host's active bookings near a time; least recently assigned host.
             models.Index(
                 fields=["assigned_to", "blocked_start"],

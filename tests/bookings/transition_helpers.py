@@ -101,6 +101,12 @@ class Snapshot:
         assert BookingHistory.objects.count() == self.all_history
         assert EmailOutbox.objects.count() == self.all_outbox
 
+    def assert_untouched(self) -> None:
+        """This booking's row, history and emails are as they were (others may have moved)."""
+        assert row(self.booking) == self.row
+        assert history_rows(self.booking) == self.history
+        assert outbox_rows(self.booking) == self.outbox
+
     def new_history(self) -> list[BookingHistory]:
         known = {entry["id"] for entry in self.history}
         return list(

@@ -136,3 +136,6 @@ class Command(BaseCommand):
                 f"Admin: http://127.0.0.1:8000/admin/  {admin['username']} / {admin['password']}"
             )
         )
+        self.stdout.write(
+            "Sample bookings to try the admin on: .venv/bin/python manage.py seed_demo_bookings"
+        )
