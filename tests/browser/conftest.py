@@ -25,7 +25,7 @@ from .pages import PASSWORD, screenshot
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 INSTALL = "apt-get install -y chromium chromium-driver (as root; `make test` does it)"
-WINDOW = (1280, 1600)  # tall enough for a booking page's inlines in one screenshot
+WINDOW = (1280, 1024)
 
 # The migration that makes the "Support" group; its name starts with a digit, hence importlib.
 support_migration = importlib.import_module("bookings.migrations.0008_support_group")

@@ -1,5 +1,6 @@
 """Small helpers for driving the admin in a real browser: log in, submit, wait, screenshot."""
 
+import base64
 import contextlib
 from pathlib import Path
 
@@ -16,9 +17,17 @@ PASSWORD = "browser-test-password"  # every staff user of these tests
 
 
 def screenshot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
-    """Save the window as ``<tmp_path>/<name>.png`` and check a picture was written."""
+    """Save the whole page as ``<tmp_path>/<name>.png`` and check a picture was written.
+
+    The whole page, not only the window: a booking's inlines sit below the fold.
+    """
     path = tmp_path / f"{name}.png"
-    assert driver.save_screenshot(str(path)), f"no screenshot written to {path}"
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
     assert path.stat().st_size > 0, f"empty screenshot {path}"
     return path
 
