@@ -6,12 +6,18 @@ stored; the secret is shown once, when the key is created.
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.db.models import Q
+from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from .models import ApiKey, Team
 
 ALL_SCOPES: tuple[str, ...] = tuple(ApiKey.Scope.values)
+# ``ApiKey.last_used_at`` is written at most once per this span per key: a busy key costs one
+# UPDATE a minute, not one per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_key(secret: str) -> str:
@@ -49,6 +55,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if key.is_revoked:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        api_key_touch(key)
         return ApiClient(api_key=key), key
 
     def authenticate_header(self, request) -> str:
@@ -66,6 +73,24 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return value.strip()
         value = request.META.get("HTTP_X_API_KEY", "").strip()
         return value or None
+
+
+def api_key_touch(key: ApiKey) -> None:
+    """Record that ``key`` was just used, unless that was recorded under a minute ago.
+
+    The check on the row read for authentication costs nothing; the UPDATE repeats it, so
+    concurrent requests write once, and a key revoked meanwhile is left alone.
+    """
+    now = timezone.now()
+    stale = now - LAST_USED_RESOLUTION
+    if key.last_used_at is not None and key.last_used_at >= stale:
+        return
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale),
+        pk=key.pk,
+        revoked_at__isnull=True,
+    ).update(last_used_at=now)
+    key.last_used_at = now
 
 
 class HasScope(permissions.BasePermission):

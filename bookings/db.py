@@ -59,24 +59,23 @@ class PostgresOnlySQL(migrations.RunSQL):
 
 
 class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
-    """``CREATE INDEX CONCURRENTLY`` on PostgreSQL: a big table keeps taking writes while the
-    index builds (the migration must be ``atomic = False``). A plain index elsewhere."""
+    """``CREATE INDEX CONCURRENTLY`` on PostgreSQL, so a big table keeps taking writes while
+    the index builds; a plain ``AddIndex`` elsewhere. Its migration needs ``atomic = False``.
+    """
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_forwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_forwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_backwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_backwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
 
 
 def is_lock_timeout(exc: OperationalError) -> bool:

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 # Module level, so Meta's constraints can be built from it; EmailOutbox.Status is the name to use.
@@ -49,7 +50,13 @@ class EmailOutbox(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status=EmailOutboxStatus.PENDING),
                 name="outbox_pending_due",
-            )
+            ),
+            # The admin's search by address: an exact, case-insensitive match, which Django
+            # writes as UPPER(to_email) = UPPER(%s) on PostgreSQL.
+            models.Index(Upper("to_email"), name="outbox_to_email_upper"),
+            # The admin's status filter, newest first (the list orders by -id): "failed" is
+            # rare, and without it both the page and its capped count would read every row.
+            models.Index(fields=["status", "id"], name="outbox_status_id"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,6 +1,8 @@
 """The email outbox: queue in the caller's transaction, send from a task, relay what was lost."""
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -114,3 +116,52 @@ def email_relay(*, limit: int = 500) -> int:
     for outbox_id in ids:
         email_dispatch(outbox_id=outbox_id)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class EmailResendResult:
+    queued: int  # failed rows set back to pending, each dispatched after commit
+    not_failed: int  # pending, sent or superseded: left alone
+    outdated: int  # failed, but their booking has changed since: resending would tell old news
+
+
+def email_resend(*, outbox_ids: Iterable[int]) -> EmailResendResult:
+    """Give failed emails a fresh round of attempts, through the outbox (never a direct send).
+
+    Only FAILED rows move, by an UPDATE conditional on that status, on rows locked first:
+    two staff resending at once queue each row once. ``last_error`` stays until the next
+    attempt replaces it.
+
+    A failed email that is no longer its booking's latest news is not resent: every change
+    that emails the attendee raises the booking's calendar SEQUENCE (and a reschedule moves
+    on to a new booking), so a row whose SEQUENCE is behind its booking's, or whose booking
+    was rescheduled, would tell the attendee something already overtaken ("confirmed" after
+    "cancelled") — what ``email_supersede`` prevents for pending rows. The booking rows are
+    locked too (as the booking services lock them), so a change racing the resend is either
+    seen here or supersedes the row this set back to pending.
+    """
+    ids = set(outbox_ids)
+    now = timezone.now()
+    with transaction.atomic():
+        failed = list(
+            EmailOutbox.objects.select_for_update()
+            .select_related("booking")
+            .filter(pk__in=ids, status=EmailOutbox.Status.FAILED)
+            .order_by("booking_id", "pk")
+            .only("pk", "ical_sequence", "booking__ical_sequence", "booking__rescheduled_to")
+        )
+        current = [
+            row.pk
+            for row in failed
+            if row.ical_sequence == row.booking.ical_sequence
+            and row.booking.rescheduled_to_id is None
+        ]
+        queued = EmailOutbox.objects.filter(
+            pk__in=current, status=EmailOutbox.Status.FAILED
+        ).update(status=EmailOutbox.Status.PENDING, attempts=0, next_attempt_at=now)
+        for outbox_id in current:
+            transaction.on_commit(lambda outbox_id=outbox_id: email_dispatch(outbox_id=outbox_id))
+    logger.info("Resending %s failed email(s)", queued)
+    return EmailResendResult(
+        queued=queued, not_failed=len(ids) - len(failed), outdated=len(failed) - len(current)
+    )

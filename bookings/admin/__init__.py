@@ -1,10 +1,13 @@
 """Staff browse and manage teams, keys, members, event types and bookings here.
 
 One module per area: ``setup`` (teams, keys, members, event types), ``booking`` (bookings,
-their history and actions); ``EstimatedCountPaginator`` keeps big lists from counting rows.
+their history and actions), ``idempotency`` (the stored replies, read-only);
+``EstimatedCountPaginator`` keeps big lists from counting rows.
 """
 
 from .booking import BookingAdmin
+from .idempotency import IdempotencyKeyAdmin
+from .links import admin_change_link
 from .paginator import EstimatedCountPaginator
 from .setup import ApiKeyAdmin, EventTypeAdmin, TeamAdmin, TeamMemberAdmin
 
@@ -13,6 +16,8 @@ __all__ = [
     "BookingAdmin",
     "EstimatedCountPaginator",
     "EventTypeAdmin",
+    "IdempotencyKeyAdmin",
     "TeamAdmin",
     "TeamMemberAdmin",
+    "admin_change_link",
 ]

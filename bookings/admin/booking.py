@@ -35,6 +35,7 @@ from .booking_forms import (
     error_text,
     form_errors,
 )
+from .links import admin_change_link
 from .paginator import EstimatedCountPaginator
 
 ACTION_LABELS = {
@@ -54,13 +55,6 @@ def status_badge(status: str):
     return format_html(
         '<span class="booking-status booking-status--{}">{}</span>', status.lower(), status
     )
-
-
-def booking_link(booking_id: str | None):
-    if not booking_id:
-        return "—"
-    url = reverse("admin:bookings_booking_change", args=[booking_id])
-    return format_html('<a href="{}">{}</a>', url, booking_id)
 
 
 class _ServiceRefused(Exception):
@@ -156,11 +150,11 @@ class BookingAdmin(BookingBulkActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="rescheduled from")
     def rescheduled_from_link(self, booking: Booking):
-        return booking_link(booking.rescheduled_from_id)
+        return admin_change_link(Booking, booking.rescheduled_from_id)
 
     @admin.display(description="rescheduled to")
     def rescheduled_to_link(self, booking: Booking):
-        return booking_link(booking.rescheduled_to_id)
+        return admin_change_link(Booking, booking.rescheduled_to_id)
 
     def get_search_results(self, request, queryset, search_term):
         """One exact match, each served by an index: an id, an email or a whole name."""

@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from ..auth import ALL_SCOPES
 from ..models import ApiKey, EventType, EventTypeHost, Team, TeamMember
@@ -28,16 +30,58 @@ class ApiKeyCreateForm(forms.ModelForm):
         fields = ["team", "name", "scopes", "is_test"]
 
 
+class ApiKeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "name", "team", "is_test", "created_at", "revoked_at"]
-    list_filter = ["is_test", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "prefix",
+        "name",
+        "team",
+        "scope_summary",
+        "is_test",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [ApiKeyStatusFilter, "is_test"]
     list_select_related = ["team"]
     search_fields = ["name", "prefix", "team__name", "team__id"]
     autocomplete_fields = ["team"]
-    readonly_fields = ["id", "team", "prefix", "scopes", "is_test", "created_at", "revoked_at"]
-    fields = ["id", "team", "name", "prefix", "scopes", "is_test", "created_at", "revoked_at"]
+    fields = [
+        "id",
+        "team",
+        "name",
+        "prefix",
+        "scope_list",
+        "is_test",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = [field for field in fields if field != "name"]
     actions = ["revoke"]
+
+    @admin.display(description="scopes")
+    def scope_summary(self, obj):
+        return "all" if set(obj.scopes) == set(ALL_SCOPES) else ", ".join(obj.scopes)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return format_html_join(mark_safe("<br>"), "{}", ((scope,) for scope in obj.scopes))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -65,10 +109,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj._state.adding = False
         messages.warning(request, f"The new key, shown this once — copy it now: {secret}")
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request, queryset):
-        count = api_key_revoke(api_keys=queryset)
-        self.message_user(request, f"Revoked {count} key(s).")
+        keys = list(queryset)
+        revoked = api_key_revoke(api_keys=keys)
+        self.message_user(
+            request,
+            f"Revoked {revoked} key(s); skipped {len(keys) - revoked} already revoked.",
+            messages.SUCCESS if revoked else messages.WARNING,
+        )
 
 
 @admin.register(TeamMember)
@@ -108,7 +157,8 @@ class EventTypeHostInline(admin.TabularInline):
     model = EventTypeHost
     formset = EventTypeHostFormSet
     extra = 0
-    raw_id_fields = ["member"]
+    # Searches every team's members; the formset refuses any outside the event type's team.
+    autocomplete_fields = ["member"]
 
 
 @admin.register(EventType)

@@ -5,7 +5,7 @@ taking bookings while they build."""
 from django.db import migrations, models
 from django.db.models.functions import Lower
 
-from bookings.db import AddIndexConcurrentlyOnPostgres
+from bookings.db import AddIndexConcurrentlyOnPostgres, PostgresOnlySQL
 
 
 class Migration(migrations.Migration):
@@ -32,4 +32,8 @@ class Migration(migrations.Migration):
             model_name="booking",
             index=models.Index(Lower("attendee_name"), name="booking_name_lower"),
         ),
+        # An expression index has no statistics until the table is analysed, and autovacuum
+        # waits for 10 % of the rows to change: meanwhile the planner guesses thousands of
+        # matches for a name and walks the whole start-time index instead (0.3 s, not 1 ms).
+        PostgresOnlySQL("ANALYZE bookings_booking", reverse_sql=migrations.RunSQL.noop),
     ]

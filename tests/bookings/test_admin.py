@@ -12,7 +12,7 @@ from django.utils.html import escape
 from rest_framework.test import APIClient
 
 from bookings.auth import hash_key
-from bookings.models import ApiKey, BookingHistory
+from bookings.models import ApiKey, BookingHistory, IdempotencyKey
 from bookings.services import api_key_create
 from tests.factories import (
     BookingFactory,
@@ -51,6 +51,17 @@ def world(admin_user):
         changes={"status": [None, "SCHEDULED"]},
     )
     api_key_create(team=team, name="world")
+    now = timezone.now()
+    IdempotencyKey.objects.create(
+        team=team,
+        key="world-key",
+        fingerprint="0" * 64,
+        response_status=201,
+        response_body=b'{"success":true}',
+        booking=booking,
+        created_at=now,
+        expires_at=now + timedelta(hours=24),
+    )
     Group.objects.create(name="Staff")
     if "notifications.EmailOutbox" in {_label(m) for m in REGISTERED}:
         from notifications.services import email_queue

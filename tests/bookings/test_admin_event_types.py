@@ -96,3 +96,47 @@ def test_host_ids_are_in_the_order_hosts_were_added(api, team, hosts):
     assert body["event_type"]["host_ids"] == [reversed_hosts[0].id, reversed_hosts[1].id]
     booking = post_booking(api, create_body(event_type, in_days(2))).json()["booking"]
     assert booking["assigned_to_id"] == reversed_hosts[0].id
+
+
+def test_a_solo_event_type_cannot_lose_its_host(admin_client, team, hosts):
+    event_type = EventTypeFactory(team=team, scheduling_type="SOLO", hosts=hosts[:1])
+    link = event_type.host_links.get()
+    data = _form(team, [], scheduling_type="SOLO", slug=event_type.slug)
+    data.update(
+        {
+            "host_links-TOTAL_FORMS": 1,
+            "host_links-INITIAL_FORMS": 1,
+            "host_links-0-id": link.pk,
+            "host_links-0-event_type": event_type.pk,
+            "host_links-0-member": hosts[0].pk,
+            "host_links-0-DELETE": "on",
+            "name": "Renamed",
+        }
+    )
+
+    response = admin_client.post(f"/admin/bookings/eventtype/{event_type.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert "A SOLO event type has exactly one host." in response.content.decode()
+    event_type.refresh_from_db()
+    assert event_type.name != "Renamed"
+    assert list(event_type.host_links.values_list("member_id", flat=True)) == [hosts[0].id]
+
+
+def test_hosts_are_picked_with_an_autocomplete(admin_client, team, hosts):
+    page = admin_client.get("/admin/bookings/eventtype/add/").content.decode()
+    assert 'data-ajax--url="/admin/autocomplete/"' in page
+    assert 'name="host_links-__prefix__-member"' in page
+
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "bookings",
+            "model_name": "eventtypehost",
+            "field_name": "member",
+            "term": hosts[1].email,
+        },
+    )
+
+    assert response.status_code == 200
+    assert [result["id"] for result in response.json()["results"]] == [hosts[1].id]

@@ -1,5 +1,6 @@
-"""Fixtures for the end-to-end email tests: gunicorn and Celery workers as processes on the
-test database, the broker on our own Redis database number."""
+"""Fixtures for the email tests: a recorder in place of the dispatch to a worker, and for the
+end-to-end ones gunicorn and Celery workers as processes on the test database, the broker on
+our own Redis database number."""
 
 import os
 import socket
@@ -10,6 +11,16 @@ import redis
 from django.db import connection
 
 from .live import BIN, free_port, log, start, stop, wait_until
+
+
+@pytest.fixture
+def dispatched(monkeypatch) -> list[int]:
+    """The outbox ids handed to a worker by ``email_dispatch``: recorded, not sent."""
+    from notifications import services
+
+    calls: list[int] = []
+    monkeypatch.setattr(services, "email_dispatch", lambda *, outbox_id: calls.append(outbox_id))
+    return calls
 
 
 @pytest.fixture
