@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/bookings
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/13
 
-.PHONY: run test test-postgres test-sqlite lint check worker beat bench clean install lock
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+APT_CHROMIUM := apt-get install -y chromium chromium-driver
+
+.PHONY: run test test-postgres test-sqlite lint check worker beat bench clean install lock chromium
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,12 +40,24 @@ lint: $(STAMP)
 	  CELERY_BROKER_URL=redis://127.0.0.1:6379/0 EMAIL_URL=smtp://127.0.0.1:25 \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) chromium
 	DATABASE_URL=$(PG_URL) TEST_WITH_REDIS=1 REDIS_TEST_URL=$(REDIS_TEST_URL) \
 	  $(VENV)/bin/pytest -p no:cacheprovider
 
 test-sqlite: $(STAMP)
-	DATABASE_URL= $(VENV)/bin/pytest -p no:cacheprovider -m "not postgres and not redis"
+	DATABASE_URL= $(VENV)/bin/pytest -p no:cacheprovider -m "not postgres and not redis and not browser"
+
+## The browser tests (tests/browser/) drive Debian's Chromium: install it when it is missing
+## (apt-get update only if the first try fails). If that fails too the run goes on and those
+## tests fail, saying how to install it.
+chromium:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+	  echo "Installing Debian's chromium and chromium-driver for the browser tests"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo $(APT_CHROMIUM) || { $$sudo apt-get update && $$sudo $(APT_CHROMIUM); } \
+	    || echo "Could not install them: the browser tests will fail. Run as root: $(APT_CHROMIUM)"; \
+	fi
 
 ## A Celery worker (and beat) against CELERY_BROKER_URL.
 worker: $(STAMP)
