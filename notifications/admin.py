@@ -12,6 +12,7 @@ from .services import email_resend
 
 @admin.register(EmailOutbox)
 class EmailOutboxAdmin(admin.ModelAdmin):
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the whole table
     list_display = [
         "id",
         "booking_link",

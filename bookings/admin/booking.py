@@ -38,6 +38,15 @@ from .booking_forms import (
 from .links import admin_change_link
 from .paginator import EstimatedCountPaginator
 
+FILTER_PARAMETERS = frozenset(
+    {
+        StatusFilter.parameter_name,
+        *TeamFilter.parameters,
+        *EventTypeFilter.parameters,
+        *HostFilter.parameters,
+        *StartDateFilter.parameters,
+    }
+)
 ACTION_LABELS = {
     "confirm": "Confirm",
     "complete": "Mark completed",
@@ -127,6 +136,11 @@ class BookingAdmin(BookingBulkActionsMixin, admin.ModelAdmin):
     inlines = [BookingHistoryInline, BookingEmailInline]
 
     # -- the list ---------------------------------------------------------------------------
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Only the filters' own parameters, each served by an index: not any field by URL
+        # (?attendee_name__regex=…), which would scan the table. Django answers 400.
+        return lookup in FILTER_PARAMETERS
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, booking: Booking):

@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from ..errors import BookingsError
+from ..errors import BookingNotStarted, BookingsError
 from ..models import Booking, BookingHistory
 from ..services import Actor, booking_transition
 from ..transitions import TRANSITIONS
@@ -21,6 +21,7 @@ from .booking_forms import BookingCancelForm, error_text
 #: The most bookings one bulk action handles: each is its own transaction and maybe an email.
 BULK_LIMIT = 500
 _SHOWN_IDS = 5
+NOT_STARTED = "Not started yet: a booking is completed or marked no-show once it has started."
 
 
 def staff_actor(request) -> Actor:
@@ -79,6 +80,10 @@ class BookingBulkActionsMixin:
                     actor=staff_actor(request),
                     **kwargs,
                 )
+            except BookingNotStarted:
+                # Its message names the start time: one group for all, not one per booking.
+                refused[NOT_STARTED].append(booking_id)
+                continue
             except BookingsError as exc:
                 refused[error_text(exc)].append(booking_id)
                 continue

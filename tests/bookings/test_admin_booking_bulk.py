@@ -75,7 +75,7 @@ def test_complete_and_no_show_refuse_bookings_not_started(support, event_type):
     assert Booking.objects.get(pk=started.pk).status == Status.COMPLETED
     future_snapshot.assert_untouched()
     [text] = messages_of(completed)
-    assert text.startswith("Completed 1 booking. Refused 1: The booking starts at")
+    assert text == f"Completed 1 booking. Refused 1: {booking_actions.NOT_STARTED} ({future.pk})"
     assert Booking.objects.get(pk=no_show.pk).status == Status.NO_SHOW
     assert messages_of(marked) == ["Marked no-show 1 booking."]
 
