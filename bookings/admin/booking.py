@@ -268,7 +268,8 @@ class BookingAdmin(BookingBulkActionsMixin, admin.ModelAdmin):
                     "be changed, and were not."
                 )
             return
-        before = Booking.objects.values_list("attendee_email", flat=True).get(pk=obj.pk)
+        # The form's initial values are the row as read for this POST: the stored address.
+        before = form.initial["attendee_email"]
         try:
             booking_attendee_update(booking=obj, actor=staff_actor(request), **changes)
         except BookingsError as exc:
@@ -298,9 +299,6 @@ class BookingAdmin(BookingBulkActionsMixin, admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # -- the lifecycle ----------------------------------------------------------------------
-
-    def may(self, request, transition: Transition) -> bool:
-        return request.user.has_perm(f"{self.opts.app_label}.{transition.permission}")
 
     def booking_actions(self, request, booking: Booking) -> list[dict]:
         """The moves the table allows from the booking's status that this user may make."""

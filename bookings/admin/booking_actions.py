@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from ..errors import BookingNotStarted, BookingsError
 from ..models import Booking, BookingHistory
 from ..services import Actor, booking_transition
-from ..transitions import TRANSITIONS
+from ..transitions import TRANSITIONS, Transition
 from .booking_forms import BookingCancelForm, error_text
 
 #: The most bookings one bulk action handles: each is its own transaction and maybe an email.
@@ -47,8 +47,12 @@ class BookingBulkActionsMixin:
 
     actions = ["confirm_selected", "cancel_selected", "complete_selected", "no_show_selected"]
 
+    def may(self, request, transition: Transition) -> bool:
+        """Whether the user holds the permission the table names for this move."""
+        return request.user.has_perm(f"{self.opts.app_label}.{transition.permission}")
+
     def _may_action(self, request, action: str) -> bool:
-        return request.user.has_perm(f"bookings.{TRANSITIONS[action].permission}")
+        return self.may(request, TRANSITIONS[action])
 
     def has_confirm_permission(self, request) -> bool:
         return self._may_action(request, "confirm")

@@ -75,6 +75,16 @@ class BookingAttendeeForm(forms.ModelForm):
         }
 
 
+def _reason_field() -> forms.CharField:
+    """The optional reason a cancel or a reschedule records, as long as the API allows."""
+    return forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
+    )
+
+
 class BookingCancelForm(forms.Form):
     cancelled_by = forms.ChoiceField(
         label="Cancelled by",
@@ -84,12 +94,7 @@ class BookingCancelForm(forms.Form):
         ],
         initial=Booking.CancelledBy.HOST,
     )
-    reason = forms.CharField(
-        label="Reason",
-        required=False,
-        max_length=REASON_MAX,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
-    )
+    reason = _reason_field()
 
     def service_kwargs(self) -> dict:
         return {
@@ -108,12 +113,7 @@ class BookingRescheduleForm(forms.Form):
         max_length=40,
         widget=forms.TextInput(attrs={"placeholder": "YYYY-MM-DD HH:MM", "size": 18}),
     )
-    reason = forms.CharField(
-        label="Reason",
-        required=False,
-        max_length=REASON_MAX,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
-    )
+    reason = _reason_field()
 
     def clean_start_time(self) -> datetime:
         value = self.cleaned_data["start_time"].strip()
