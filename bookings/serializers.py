@@ -24,31 +24,37 @@ class DeclaredOutputSerializer(serializers.Serializer):
 
     DRF's field-by-field path costs several times more for a page of 100 bookings; this reads
     each declared field's source once and formats times itself. Plain fields are read as
-    attributes; nested serializers and method fields are called as DRF would.
+    attributes; nested serializers and method fields are called as DRF would. The fields are
+    compiled into writers once per class, not per request: a subclass's fields must not depend
+    on its context or instance (none here do).
     """
 
-    @property
-    def _writers(self) -> list[tuple[str, Callable]]:
-        writers = self.__dict__.get("_compiled_writers")
+    @classmethod
+    def _compiled_writers(cls, instance) -> list[tuple[str, Callable]]:
+        writers = cls.__dict__.get("_writers")
         if writers is None:
-            writers = [(name, self._writer(field)) for name, field in self.fields.items()]
-            self.__dict__["_compiled_writers"] = writers
+            writers = [(name, instance._writer(field)) for name, field in instance.fields.items()]
+            cls._writers = writers
         return writers
 
     def _writer(self, field) -> Callable:
+        """A function of (serializer, object) writing one field."""
         if isinstance(field, serializers.SerializerMethodField):
-            return getattr(self, field.method_name)
+            method = getattr(type(self), field.method_name)
+            return method
         if isinstance(field, serializers.BaseSerializer):
-            return lambda obj: field.to_representation(field.get_attribute(obj))
+            return lambda _serializer, obj: field.to_representation(field.get_attribute(obj))
         attribute = field.source_attrs[0] if len(field.source_attrs) == 1 else None
         if attribute is None:
-            return lambda obj: field.to_representation(field.get_attribute(obj))
+            return lambda _serializer, obj: field.to_representation(field.get_attribute(obj))
         if isinstance(field, serializers.DateTimeField | AwareDateTimeField):
-            return lambda obj: None if (v := getattr(obj, attribute)) is None else utc_iso(v)
-        return lambda obj: getattr(obj, attribute)
+            return lambda _serializer, obj: (
+                None if (v := getattr(obj, attribute)) is None else utc_iso(v)
+            )
+        return lambda _serializer, obj: getattr(obj, attribute)
 
     def to_representation(self, instance) -> dict:
-        return {name: write(instance) for name, write in self._writers}
+        return {name: write(self, instance) for name, write in self._compiled_writers(self)}
 
 
 class AttendeeSerializer(DeclaredOutputSerializer):
@@ -108,7 +114,7 @@ class BookingSerializer(DeclaredOutputSerializer, serializers.ModelSerializer):
     def get_cancellation(self, booking) -> dict | None:
         if booking.cancelled_at is None:
             return None
-        return CancellationSerializer(booking).data
+        return CancellationSerializer().to_representation(booking)
 
 
 class EventTypeSerializer(serializers.ModelSerializer):

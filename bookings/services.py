@@ -11,6 +11,7 @@ from django.utils import timezone
 from notifications.models import EmailOutbox
 from notifications.services import email_queue, email_supersede
 
+from .access import api_keys_recache_on_commit
 from .auth import ALL_SCOPES, hash_key
 from .errors import BookingNotStarted, InvalidTransition, ValidationFailed
 from .ids import ulid
@@ -45,12 +46,16 @@ def api_key_create(
     return key, secret
 
 
+@transaction.atomic
 def api_key_revoke(*, api_keys: Iterable[ApiKey]) -> int:
-    """Revoke keys at once; a key revoked before keeps its first revocation time."""
-    ids = [key.pk for key in api_keys]
-    return ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    """Revoke keys at once; a key revoked before keeps its first revocation time. Every
+    process refuses them as soon as this commits (their cached rows are rewritten then)."""
+    api_keys = list(api_keys)
+    revoked = ApiKey.objects.filter(
+        pk__in=[key.pk for key in api_keys], revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    api_keys_recache_on_commit(key.key_hash for key in api_keys)
+    return revoked
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from bookings.access import api_keys_recache
 from bookings.models import ApiKey
 from bookings.services import api_key_create
 
@@ -127,6 +128,9 @@ def make_client(team, scopes=None) -> APIClient:
     # asserted with these clients are a busy key's steady state (tests/bookings/test_auth.py
     # counts the write itself).
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    # Cached, as a key in use is: its requests resolve it without a query (the key's first
+    # request, a miss, is counted in tests/bookings/test_auth.py).
+    api_keys_recache([key.key_hash])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     client.secret = secret

@@ -161,8 +161,8 @@ def test_counters_live_in_redis(api, frozen):
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     }
     server = redis.Redis.from_url(url)
-    key_id = api.get("/v1/bookings").wsgi_request.auth.id
-    pattern = f"*ratelimit:{key_id}:*"
+    key_hash = api.get("/v1/bookings").wsgi_request.auth.key_hash
+    pattern = f"ratelimit:{key_hash}:*"
     try:
         with override_settings(API_RATE_LIMIT=3, CACHES=caches):
             statuses = [api.get("/v1/bookings").status_code for _ in range(4)]

@@ -200,15 +200,15 @@ def test_the_owner_team_still_sees_it(other_api, other_team):
     )
 
 
-def test_get_takes_two_queries_key_and_booking(api, booking, django_assert_num_queries):
-    # One for the key (joined with its team), one for the booking: nothing per field.
-    with django_assert_num_queries(2):
+def test_get_takes_one_query_the_booking(api, booking, django_assert_num_queries):
+    # The key and its team come from the cache; one query for the booking, nothing per field.
+    with django_assert_num_queries(1):
         response = api.get(f"/v1/bookings/{booking.id}")
     assert response.status_code == 200
 
 
-def test_get_not_found_takes_two_queries(api, django_assert_num_queries):
-    with django_assert_num_queries(2):
+def test_get_not_found_takes_one_query(api, django_assert_num_queries):
+    with django_assert_num_queries(1):
         response = api.get(f"/v1/bookings/{new_id('bkg')}")
     assert response.status_code == 404
 
@@ -226,7 +226,7 @@ def test_get_not_found_takes_two_queries(api, django_assert_num_queries):
 def test_ids_that_are_not_ours_are_404_without_a_query(api, path, django_assert_num_queries):
     from tests.assertions import assert_error
 
-    with django_assert_num_queries(1):  # the key look-up only
+    with django_assert_num_queries(0):  # the key is cached; the id names no row
         response = api.get(path)
     assert_error(response, 404, "not_found")
 

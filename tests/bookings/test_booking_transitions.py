@@ -321,35 +321,35 @@ def test_confirm_costs_a_fixed_number_of_queries(api, event_type, hosts, django_
             host=hosts[0],
             start_time=in_days(2, hour=hour),
         )
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(8):
             assert api.post(_path(booking.id, "confirm"), format="json").status_code == 200
 
 
 def test_cancel_and_its_repeat_cost_a_fixed_number_of_queries(
     api, scheduled, django_assert_num_queries
 ):
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         assert _cancel(api, scheduled, {"reason": "Ill"}).status_code == 200
-    # A repeat: auth, look-up, savepoint, the lock, release; nothing written.
-    with django_assert_num_queries(5):
+    # A repeat: look-up, savepoint, the lock, release; nothing written.
+    with django_assert_num_queries(4):
         assert _cancel(api, scheduled, {"reason": "Ill"}).status_code == 200
 
 
 def test_a_refused_transition_writes_nothing_in_a_fixed_number_of_queries(
     api, scheduled, django_assert_num_queries
 ):
-    # auth, look-up, savepoint, the lock, then the savepoint rolled back and released.
-    with django_assert_num_queries(6):
+    # look-up, savepoint, the lock, then the savepoint rolled back and released.
+    with django_assert_num_queries(5):
         response = api.post(_path(scheduled.id, "complete"), format="json")
     assert_error(response, 409, "booking_not_started")
 
 
-def test_history_costs_three_queries_however_long_it_is(api, event_type, django_assert_num_queries):
+def test_history_costs_two_queries_however_long_it_is(api, event_type, django_assert_num_queries):
     booking = assert_ok(post_booking(api, create_body(event_type, in_days(2))), "booking", 201)
     path = f"/v1/bookings/{booking['booking']['id']}"
-    # auth, the booking, its entries.
-    with django_assert_num_queries(3):
+    # the booking, its entries.
+    with django_assert_num_queries(2):
         assert len(api.get(f"{path}/history").json()["history"]) == 2
     api.post(f"{path}/cancel", format="json")
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         assert len(api.get(f"{path}/history").json()["history"]) == 3

@@ -112,26 +112,26 @@ def test_malformed_id_is_404(api, event_type_id):
     assert_error(api.get(f"/v1/event-types/{event_type_id}"), 404, "not_found")
 
 
-def test_get_takes_three_queries(api, event_type, django_assert_num_queries):
-    # The key (with its team), the event type, its prefetched hosts.
-    with django_assert_num_queries(3):
+def test_get_takes_two_queries(api, event_type, django_assert_num_queries):
+    # The event type and its prefetched hosts (the key and its team are cached).
+    with django_assert_num_queries(2):
         response = api.get(f"/v1/event-types/{event_type.id}")
     assert response.status_code == 200
 
 
-def test_list_takes_three_queries_whatever_the_count(api, team, hosts, django_assert_num_queries):
+def test_list_takes_two_queries_whatever_the_count(api, team, hosts, django_assert_num_queries):
     for index in range(8):
         EventTypeFactory(team=team, hosts=hosts[: index % 3 + 1])
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         response = api.get("/v1/event-types")
 
     assert len(response.json()["event_types"]) == 8
 
 
-def test_empty_list_takes_two_queries(api, django_assert_num_queries):
+def test_empty_list_takes_one_query(api, django_assert_num_queries):
     # Nothing found: nothing to prefetch.
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         response = api.get("/v1/event-types")
     assert response.status_code == 200
 

@@ -1,0 +1,195 @@
+"""Each API request's one trip to the cache: count it against its key's rate limit, and fetch
+the key (with its team) as it was cached, so most requests resolve their key without a query.
+
+On Redis (production) both are one Lua script (``EVALSHA``) on a client kept for the life of
+the process: one round trip. On any other cache (local memory: development, most tests) the
+same happens through Django's cache API.
+
+What is cached, and how a change reaches every process:
+
+- the key's row and its team's, under ``apikey:<sha256>``, for ``KEY_CACHE_SECONDS``;
+- after a change to a key or its team commits (a revocation, a deletion, a rename),
+  ``api_keys_recache`` rewrites the entries from the database (unconditionally; a deleted key
+  as "gone"), while an entry written after a cache miss is written only where there is none
+  (``SET NX``). So a read that raced with a revocation can never put the old row back: a
+  revoked or deleted key is refused by every process as soon as the change commits. Only a
+  change made behind the services' back (SQL, a shell's ``QuerySet.update``), or one whose
+  rewrite found the cache down, waits for the entry to expire: at most ``KEY_CACHE_SECONDS``.
+- ``touched:<sha256>``: set for a minute by the first request of the minute, which then records
+  ``ApiKey.last_used_at`` (one conditional UPDATE a minute per key, whichever process).
+"""
+
+import logging
+import pickle
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache as memoize
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from bookings_project.api.ratelimit import WINDOW_SECONDS, RateLimitState
+
+from .models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+KEY_CACHE_SECONDS = 30
+TOUCH_SECONDS = 60
+_VERSION = 1  # bump when the cached row's shape changes: old entries are then never read
+GONE = "gone"  # the entry of a deleted key
+_GONE_BYTES = GONE.encode()
+
+# KEYS: the window's counter, the key's entry, the key's touch mark.
+# Returns: the count, the entry (or nil), 1 when this request is the minute's first.
+_SCRIPT = """
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local touch = redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2])
+return {used, redis.call('GET', KEYS[2]), touch and 1 or 0}
+"""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the cache said about one request's key."""
+
+    rate_limit: RateLimitState
+    key: ApiKey | str | None  # the cached row, GONE, or None: not cached (look it up)
+    touch: bool  # the minute's first request: record last_used_at
+
+
+def _names(key_hash: str, window: int) -> tuple[str, str, str]:
+    return (
+        f"ratelimit:{key_hash}:{window}",
+        f"apikey:{_VERSION}:{key_hash}",
+        f"touched:{key_hash}",
+    )
+
+
+def _redis_location() -> str | None:
+    config = settings.CACHES["default"]
+    if config["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
+        return None
+    location = config["LOCATION"]
+    servers = location if isinstance(location, list | tuple) else location.split(",")
+    return servers[0]  # Django's RedisCache writes to the first server
+
+
+@memoize
+def _redis_script(location: str):
+    """A client and its registered script per process (redis-py's pool survives a fork by
+    starting a new one in the child)."""
+    import redis
+
+    client = redis.Redis.from_url(location, socket_connect_timeout=0.5, socket_timeout=0.5)
+    return client, client.register_script(_SCRIPT)
+
+
+def request_admit(key_hash: str, *, now: float | None = None) -> Admission:
+    """Count one request of this key and fetch its cached row. The cache being unreachable
+    lets the request through (logged): not enforcing the limit beats refusing everyone."""
+    now = time.time() if now is None else now
+    limit = settings.API_RATE_LIMIT
+    window = int(now // WINDOW_SECONDS)
+    reset = (window + 1) * WINDOW_SECONDS
+    counter, entry, touched = _names(key_hash, window)
+    try:
+        location = _redis_location()
+        if location is not None:
+            _client, script = _redis_script(location)
+            used, blob, touch = script(
+                keys=[counter, entry, touched], args=[WINDOW_SECONDS + 5, TOUCH_SECONDS]
+            )
+        else:
+            used = _incr(counter)
+            blob = cache.get(entry)
+            touch = cache.add(touched, 1, timeout=TOUCH_SECONDS)
+    except Exception:
+        logger.warning("Rate-limit cache unavailable; not enforcing", exc_info=True)
+        state = RateLimitState(limit=limit, remaining=limit, reset=reset, exceeded=False)
+        return Admission(rate_limit=state, key=None, touch=False)
+    state = RateLimitState(
+        limit=limit, remaining=max(0, limit - used), reset=reset, exceeded=used > limit
+    )
+    return Admission(rate_limit=state, key=_load(blob), touch=bool(touch))
+
+
+def _incr(counter: str) -> int:
+    if cache.add(counter, 1, timeout=WINDOW_SECONDS + 5):
+        return 1
+    try:
+        return cache.incr(counter)
+    except ValueError:  # expired between add and incr
+        cache.set(counter, 1, timeout=WINDOW_SECONDS + 5)
+        return 1
+
+
+def _load(blob) -> ApiKey | str | None:
+    if blob == _GONE_BYTES:
+        return GONE
+    if isinstance(blob, bytes):  # raw from the script; Django's cache unpickles itself
+        return pickle.loads(blob)  # noqa: S301 (our own cache, written below)
+    return blob
+
+
+def _dump(key: ApiKey | None) -> bytes:
+    return _GONE_BYTES if key is None else pickle.dumps(key, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def api_key_cache(key: ApiKey) -> None:
+    """After a miss: cache the row just read, unless an entry is there already (which may be
+    a newer change's: never overwrite it with what may be an older read)."""
+    _write([(key.key_hash, key)], only_if_absent=True)
+
+
+def api_keys_recache(key_hashes: Iterable[str]) -> None:
+    """After a change commits: overwrite the keys' entries with their rows as they are now
+    (a key deleted meanwhile as GONE)."""
+    key_hashes = list(key_hashes)
+    if not key_hashes:
+        return
+    rows = ApiKey.objects.select_related("team").filter(key_hash__in=key_hashes)
+    current = {key.key_hash: key for key in rows}
+    _write([(key_hash, current.get(key_hash)) for key_hash in key_hashes], only_if_absent=False)
+
+
+def api_keys_recache_on_commit(key_hashes: Iterable[str]) -> None:
+    key_hashes = list(key_hashes)
+    transaction.on_commit(lambda: api_keys_recache(key_hashes))
+
+
+def _api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
+    # A row saved or deleted through the ORM (the admin's edit and delete, a team's deletion
+    # cascading to its keys); a revocation's bulk UPDATE calls the same from its service.
+    api_keys_recache_on_commit([instance.key_hash])
+
+
+def connect_signals() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    post_save.connect(_api_key_changed, sender=ApiKey, dispatch_uid="api_key_recache_save")
+    post_delete.connect(_api_key_changed, sender=ApiKey, dispatch_uid="api_key_recache_delete")
+
+
+def _write(entries: list[tuple[str, ApiKey | None]], *, only_if_absent: bool) -> None:
+    try:
+        location = _redis_location()
+        if location is not None:
+            client, _script = _redis_script(location)
+            with client.pipeline(transaction=False) as pipe:
+                for key_hash, key in entries:
+                    name = _names(key_hash, 0)[1]
+                    pipe.set(name, _dump(key), ex=KEY_CACHE_SECONDS, nx=only_if_absent)
+                pipe.execute()
+            return
+        for key_hash, key in entries:
+            name, value = _names(key_hash, 0)[1], GONE if key is None else key
+            if only_if_absent:
+                cache.add(name, value, timeout=KEY_CACHE_SECONDS)
+            else:
+                cache.set(name, value, timeout=KEY_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Could not write API keys to the cache", exc_info=True)
