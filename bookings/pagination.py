@@ -5,7 +5,7 @@ after that row, so a page costs the same at any depth, and rows inserted or canc
 pages neither repeat nor skip the rows that existed throughout.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -69,14 +69,27 @@ class KeysetCursorPagination(BasePagination):
             errors[self.cursor_query_param] = ["Must not be empty."]
         return errors
 
-    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
+    def page_arguments(self, request) -> dict:
+        """``cursor`` and ``limit`` from the (validated) query string."""
         params = request.query_params
-        limit = int(params.get(self.limit_query_param) or self.default_limit)
-        cursor = params.get(self.cursor_query_param)
+        return {
+            "cursor": params.get(self.cursor_query_param),
+            "limit": int(params.get(self.limit_query_param) or self.default_limit),
+        }
+
+    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
+        def rows_after(after, count: int) -> list:
+            return list(keyset_after(queryset, *(after or (None, None)))[:count])
+
+        page = keyset_paginate(rows_after, **self.page_arguments(request))
+        return self.paginate_page(page, view)
+
+    def paginate_page(self, page: "Page", view=None) -> list:
+        """Keep a page read elsewhere (``selectors.booking_page``) for the response."""
         if view is not None:
             self.resource = getattr(view, "envelope_plural", self.resource)
-        self.page = keyset_paginate(queryset, cursor=cursor, limit=limit)
-        return self.page.items
+        self.page = page
+        return page.items
 
     def get_paginated_response(self, data) -> Response:
         return Response(
@@ -142,16 +155,28 @@ class Page:
         return self.next_cursor is not None
 
 
-def keyset_paginate(queryset: QuerySet, *, cursor: str | None, limit: int) -> Page:
-    """One page of ``queryset`` (ordered by start_time, id) after ``cursor``."""
-    if cursor is not None:
-        start_time, pk = cursor_decode(cursor)
+def keyset_after(queryset: QuerySet, start_time: datetime | None, pk: str | None) -> QuerySet:
+    """``queryset`` in (start_time, id) order, after that row when one is given."""
+    if start_time is not None:
         # The plain ">=" lets the database seek the (…, start_time, id) index; the OR then
         # skips the rows of equal start_time up to and including the cursor's row.
         queryset = queryset.filter(start_time__gte=start_time).filter(
             Q(start_time__gt=start_time) | Q(id__gt=pk)
         )
-    rows = list(queryset.order_by("start_time", "id")[: limit + 1])
+    return queryset.order_by("start_time", "id")
+
+
+def keyset_paginate(
+    rows_after: Callable[[tuple[datetime, str] | None, int], list],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """One page after ``cursor``: ``rows_after(position, n)`` reads up to n rows (ordered by
+    start_time, id) after that position (None: from the start); one more than the page tells
+    whether there is a next one."""
+    after = None if cursor is None else cursor_decode(cursor)
+    rows = rows_after(after, limit + 1)
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     last = rows[limit - 1]

@@ -27,6 +27,7 @@ from django.db import IntegrityError, OperationalError, connections, router, tra
 from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.sql import InsertQuery
 
+from .compiled import CompiledQuery
 from .db import is_lock_timeout
 from .errors import SlotUnavailable, ValidationFailed
 from .models import MAX_BLOCKED_SPAN, Booking, EventType, TeamMember
@@ -38,25 +39,15 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 def hosts_to_try(
     *, event_type: EventType, blocked_start, blocked_end, pinned_host_id: str | None = None
 ) -> list[TeamMember]:
-    """The free hosts eligible for this slot, best first. One query."""
-    overlapping = Booking.objects.filter(
-        assigned_to=OuterRef("pk"),
-        status__in=Booking.Status.ACTIVE,
+    """The free hosts eligible for this slot, best first. One query (compiled once)."""
+    hosts = _candidate_hosts(
+        event_type_id=event_type.pk,
+        team_id=event_type.team_id,
         # The lower bound is implied by the other two (no booking blocks more than
         # MAX_BLOCKED_SPAN) and turns a scan of the host's whole past into a short index range.
-        blocked_start__gt=blocked_start - MAX_BLOCKED_SPAN,
-        blocked_start__lt=blocked_end,
-        blocked_end__gt=blocked_start,
-    )
-    last_assigned = (
-        Booking.objects.filter(event_type=event_type, assigned_to=OuterRef("pk"))
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    hosts = list(
-        TeamMember.objects.filter(host_links__event_type=event_type, team_id=event_type.team_id)
-        .annotate(is_busy=Exists(overlapping), last_assigned_at=Subquery(last_assigned))
-        .order_by("host_links__id")
+        earliest_start=blocked_start - MAX_BLOCKED_SPAN,
+        blocked_start=blocked_start,
+        blocked_end=blocked_end,
     )
     if event_type.scheduling_type == EventType.SchedulingType.SOLO:
         hosts = hosts[:1]  # the one host, even if inactive: then nobody takes the booking
@@ -76,6 +67,33 @@ def hosts_to_try(
     # Never assigned sorts first; then least recently assigned; then by id.
     free.sort(key=lambda host: (host.last_assigned_at or _NEVER, host.id))
     return free
+
+
+def _candidate_hosts_queryset(
+    *, event_type_id, team_id, earliest_start, blocked_start, blocked_end
+):
+    """The event type's hosts in the order they were added, each with whether an active
+    booking of theirs overlaps the slot and when this event type last went to them."""
+    overlapping = Booking.objects.filter(
+        assigned_to=OuterRef("pk"),
+        status__in=sorted(Booking.Status.ACTIVE),
+        blocked_start__gt=earliest_start,
+        blocked_start__lt=blocked_end,
+        blocked_end__gt=blocked_start,
+    )
+    last_assigned = (
+        Booking.objects.filter(event_type_id=event_type_id, assigned_to=OuterRef("pk"))
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    return (
+        TeamMember.objects.filter(host_links__event_type_id=event_type_id, team_id=team_id)
+        .annotate(is_busy=Exists(overlapping), last_assigned_at=Subquery(last_assigned))
+        .order_by("host_links__id")
+    )
+
+
+_candidate_hosts = CompiledQuery(_candidate_hosts_queryset)
 
 
 def insert_with_first_free_host(booking: Booking, hosts: Iterable[TeamMember]) -> Booking:

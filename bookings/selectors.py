@@ -6,9 +6,34 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
+from .compiled import CompiledQuery
 from .errors import NotFound
 from .ids import is_valid_id
 from .models import Booking, BookingHistory, EventType, Team, TeamMember
+from .pagination import Page, keyset_after, keyset_paginate
+
+# What the API renders of a booking (``BookingSerializer``): reads fetch only these.
+BOOKING_RENDERED = (
+    "id",
+    "status",
+    "event_type_id",
+    "assigned_to_id",
+    "start_time",
+    "end_time",
+    "attendee_name",
+    "attendee_email",
+    "attendee_phone",
+    "attendee_timezone",
+    "custom_fields",
+    "metadata",
+    "rescheduled_from_id",
+    "rescheduled_to_id",
+    "cancelled_by",
+    "cancellation_reason",
+    "cancelled_at",
+    "created_at",
+    "updated_at",
+)
 
 
 def _get(queryset: QuerySet, pk: str, prefix: str, what: str):
@@ -23,7 +48,21 @@ def _get(queryset: QuerySet, pk: str, prefix: str, what: str):
 
 
 def booking_get(*, team: Team, booking_id: str) -> Booking:
-    return _get(Booking.objects.filter(team=team), booking_id, "bkg", "Booking")
+    """The booking as the API shows it (only the rendered fields; a service that changes it
+    reads the whole row again, under its lock)."""
+    if not is_valid_id(booking_id, "bkg"):
+        raise NotFound("Booking not found.")
+    rows = _booking_by_id(team_id=team.pk, booking_id=booking_id)
+    if not rows:
+        raise NotFound("Booking not found.")
+    return rows[0]
+
+
+_booking_by_id = CompiledQuery(
+    lambda *, team_id, booking_id: (
+        Booking.objects.filter(team_id=team_id, pk=booking_id).only(*BOOKING_RENDERED).order_by()
+    )
+)
 
 
 def booking_list(
@@ -58,6 +97,30 @@ def booking_list(
     if start_before is not None:
         bookings = bookings.filter(start_time__lt=start_before)
     return bookings.order_by("start_time", "id")
+
+
+def booking_page(*, team: Team, cursor: str | None, limit: int, **filters) -> Page:
+    """One page of ``booking_list`` (same filters) after ``cursor``, rendered fields only."""
+    if filters.get("attendee_email") is not None:
+        filters["attendee_email"] = filters["attendee_email"].lower()  # as the index holds it
+    if filters.get("statuses") is not None:
+        filters["statuses"] = sorted(filters["statuses"])
+
+    def rows_after(after, count: int) -> list[Booking]:
+        after_time, after_id = after or (None, None)
+        return _booking_page(
+            team_id=team.pk, after_time=after_time, after_id=after_id, count=count, **filters
+        )
+
+    return keyset_paginate(rows_after, cursor=cursor, limit=limit)
+
+
+def _booking_page_queryset(*, team_id, after_time, after_id, count, **filters):
+    bookings = booking_list(team=team_id, **filters).only(*BOOKING_RENDERED)
+    return keyset_after(bookings, after_time, after_id)[:count]
+
+
+_booking_page = CompiledQuery(_booking_page_queryset)
 
 
 def booking_history_list(*, booking: Booking) -> QuerySet[BookingHistory]:

@@ -182,9 +182,11 @@ class BookingViewSet(ApiViewSet):
                 {name: values[-1] for name, values in query.items()}
             ),
         )
-        bookings = selectors.booking_list(team=request.user.team, **filters)
-        page = self.paginate_queryset(bookings)
-        return self.get_paginated_response(BookingSerializer(page, many=True).data)
+        page = selectors.booking_page(
+            team=request.user.team, **self.paginator.page_arguments(request), **filters
+        )
+        bookings = self.paginator.paginate_page(page, view=self)
+        return self.get_paginated_response(BookingSerializer(bookings, many=True).data)
 
     @extend_schema(
         operation_id="bookings_retrieve",

@@ -1,0 +1,127 @@
+"""Querysets compiled to SQL once, then run with new values: for the hottest reads, where
+building and compiling a queryset costs the request more than the database takes to run it.
+
+``CompiledQuery(build)`` wraps a function that takes values by keyword and returns a queryset.
+For each *shape* of values (which are None, how long each list is, the integers such as a
+page's limit, which Django writes into the SQL) it calls ``build`` once with stand-ins, compiles
+the queryset, and notes which SQL parameter is which value. Later calls of that shape only
+swap in the values and run the SQL on a copy of that compiler, which turns rows into model
+instances as a queryset does (``.only()`` fields deferred, annotations set, the database's
+converters applied). ``build`` must use strings and datetimes only as query parameters: a
+value that shapes the SQL is an integer or None.
+tests/bookings/test_compiled_queries.py checks each compiled read against its queryset.
+"""
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model, QuerySet
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.constants import MULTI
+
+_STAND_IN_BASE = datetime(2, 1, 1, tzinfo=UTC)
+
+
+class CompiledQuery:
+    def __init__(self, build: Callable[..., QuerySet]):
+        self._build = build
+        self._compiled: dict[tuple, tuple[type[Model], str, list]] = {}
+
+    def __call__(self, using: str = DEFAULT_DB_ALIAS, **values) -> list:
+        shape = (using, *sorted((name, _shape(value)) for name, value in values.items()))
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            compiled = self._compiled[shape] = self._compile(using, values)
+        compiler, sql, slots = compiled
+        if compiler is None:
+            return []  # a filter that can match nothing (``status__in=[]``)
+        params = tuple(slot(values) for slot in slots)
+        runner = copy.copy(compiler)
+        runner.connection = connections[using]  # this thread's (the compiler's was another's)
+        runner.as_sql = lambda *args, **kwargs: (sql, params)
+        return _models(runner, using)
+
+    def _compile(self, using: str, values: dict) -> tuple[SQLCompiler | None, str, list]:
+        counter = iter(range(1, 1_000_000))
+        stand_ins: dict[Any, Callable[[dict], Any]] = {}
+
+        def stand_in(name: str, value, index: int | None = None):
+            if isinstance(value, list):
+                return [stand_in(name, item, i) for i, item in enumerate(value)]
+            if isinstance(value, str):
+                marker = f"\x1fv{next(counter)}\x1f"
+            elif isinstance(value, datetime):
+                marker = _STAND_IN_BASE + timedelta(microseconds=next(counter))
+            else:
+                return value  # None, an integer: part of the shape, written into the SQL
+            slot = (
+                (lambda values: values[name])
+                if index is None
+                else (lambda values: values[name][index])
+            )
+            # As the parameter will read (SQLite's backend turns datetimes into text).
+            stand_ins[_as_parameter(connection, marker)] = (slot, _converter(connection, value))
+            return marker
+
+        connection = connections[using]
+        queryset = self._build(**{name: stand_in(name, value) for name, value in values.items()})
+        compiler = queryset.query.get_compiler(using)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return None, "", []
+        slots, used = [], set()
+        for param in params:
+            found = stand_ins.get(param)
+            if found is None:
+                slots.append(lambda _values, constant=param: constant)
+                continue
+            used.add(param)
+            slot, convert = found
+            slots.append(lambda values, slot=slot, convert=convert: convert(slot(values)))
+        if used != set(stand_ins):
+            raise ValueError("A value was transformed before its use as a query parameter.")
+        return compiler, sql, slots
+
+
+def _models(compiler: SQLCompiler, using: str) -> list[Model]:
+    """Rows to model instances, as Django's ``ModelIterable`` does for a plain queryset."""
+    klass_info = compiler.klass_info
+    model = klass_info["model"]
+    first, last = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    names = [column[0].target.attname for column in compiler.select[first:last]]
+    annotations = compiler.annotation_col_map.items()
+    rows = compiler.results_iter(compiler.execute_sql(MULTI))
+    instances = []
+    for row in rows:
+        instance = model.from_db(using, names, row[first:last])
+        for name, position in annotations:
+            setattr(instance, name, row[position])
+        instances.append(instance)
+    return instances
+
+
+def _as_parameter(connection, value):
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def _converter(connection, value) -> Callable:
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value
+    return lambda value: value
+
+
+def _shape(value):
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ("list", len(value))
+    if isinstance(value, int):
+        return ("int", value)
+    return type(value).__name__
