@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 APT_CHROMIUM := apt-get install -y chromium chromium-driver
 
-.PHONY: run test test-postgres test-sqlite lint check worker beat bench clean install lock chromium
+.PHONY: run test test-postgres test-sqlite lint check worker beat bench bench-wrk clean install lock chromium
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ beat: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+## The production configuration (PostgreSQL, Redis, gunicorn_conf.py) under wrk at a million
+## bookings: per-scenario req/s, p50, p99 and the issue's ratios (bench/README.md). It seeds
+## its databases when they are empty (about 6 minutes the first time) and installs wrk.
+bench-wrk: $(STAMP)
+	$(PY) bench/wrk_bench.py
 
 ## Re-pin every dependency (needs uv): edit pyproject.toml, then run this.
 lock:

@@ -2,6 +2,7 @@
 """Fill a PostgreSQL database with N bookings (default 1,000,000) for the admin's scale bench.
 
     .venv/bin/python bench/seed_million.py [--database-url URL] [--bookings N] [--reset]
+        [--deep-team N]
 
 Migrates the database (``manage.py migrate`` with ``DATABASE_URL``), then writes with
 set-based SQL (``INSERT … SELECT … generate_series``): 200 teams x 10 members, 4 event types
@@ -9,7 +10,9 @@ each (two round-robin, two SOLO, one of them requiring confirmation), N bookings
 the last three years and the next one, a history (created + routed, then confirmed /
 completed / no-show / cancelled / rescheduled) and the outbox rows each step would have
 queued. Every row satisfies the schema's constraints: each host's bookings sit in distinct
-two-hour cells, so no two overlap, whatever their status. Then VACUUM ANALYZE, and the
+two-hour cells, so no two overlap, whatever their status. With ``--deep-team N``, N of the
+bookings go to one more team, *Deep List*, with enough members to hold them (86 for 500,000):
+a list half a million rows long, for bench/wrk_bench.py. Then VACUUM ANALYZE, and the
 superuser ``bench`` / ``bench`` (plus ``support`` / ``support`` in the Support group).
 
 A database that already holds bookings is left as it is (only the users are ensured);
@@ -30,7 +33,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import seed_names as names  # noqa: E402
-from bench.seed_sql import FUNCTIONS, HISTORY, RESCHEDULES, Shape, bookings, outbox, setup  # noqa: E402
+from bench.seed_sql import (  # noqa: E402
+    DEEP_TEAM_NAME,
+    FUNCTIONS,
+    HISTORY,
+    RESCHEDULES,
+    Shape,
+    bookings,
+    outbox,
+    setup,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bookings_bench"
 USERS = """
@@ -110,14 +122,17 @@ def seed(conn: psycopg.Connection, shape: Shape, batch: int) -> None:
     sizes = {f"n_{key}": len(value) for key, value in lists.items()}
     fmt = {**shape.sql_constants(), **sizes}
 
-    with step(f"teams, members, event types, keys ({shape.teams} teams)"):
+    deep = f" + {DEEP_TEAM_NAME} ({shape.deep_members} members)" if shape.deep_bookings else ""
+    with step(f"teams, members, event types, keys ({shape.teams} teams{deep})"):
         conn.execute(setup(fmt))
         conn.commit()
-    for lo in range(0, shape.bookings, batch):
-        hi = min(lo + batch, shape.bookings) - 1
-        with step(f"bookings {lo:,} to {hi:,}"):
-            conn.execute(bookings(fmt, lo, hi))
-            conn.commit()
+    for part in shape.parts():
+        for lo in range(part.lo, part.hi, batch):
+            hi = min(lo + batch, part.hi) - 1
+            team = f" ({DEEP_TEAM_NAME})" if part.h0 else ""
+            with step(f"bookings {lo:,} to {hi:,}{team}"):
+                conn.execute(bookings(fmt, part, lo, hi))
+                conn.commit()
     with step("rescheduled pairs"):
         conn.execute(RESCHEDULES)
         pairs = conn.execute("SELECT count(*) FROM b_pair").fetchone()[0]
@@ -138,12 +153,25 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=200)
     parser.add_argument("--members", type=int, default=10, help="per team")
     parser.add_argument("--batch", type=int, default=250_000, help="bookings per INSERT")
+    parser.add_argument(
+        "--deep-team",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"N of the bookings go to one more team, {DEEP_TEAM_NAME!r} (for a deep list)",
+    )
     parser.add_argument("--reset", action="store_true", help="drop and re-create the database")
     args = parser.parse_args()
     url = args.database_url
     if not url.startswith("postgres"):
         parser.error("--database-url must be a postgres:// URL")
-    shape = Shape(bookings=args.bookings, teams=args.teams, members=args.members)
+    shape = Shape(
+        bookings=args.bookings,
+        teams=args.teams,
+        members=args.members,
+        deep_bookings=args.deep_team,
+    )
+    shape.parts()  # fails early when the bookings do not fit
 
     started = time.monotonic()
     if args.reset:

@@ -8,6 +8,12 @@ booking blocks at most 95 minutes of its cell (30 + 60-minute slot + 5-minute bu
 10-minute buffer before), so no two bookings of a host ever overlap. Consecutive bookings of
 a host share their event type's draw (``k / 2``), so some are rescheduled pairs.
 
+With ``deep_bookings`` (``--deep-team``), that many of the bookings go to one more team,
+*Deep List*, with as many members as they need (about 5,800 each), so that one team's list is
+half a million rows long: the wrk bench reads a page at that depth. Its hosts follow the
+regular ones (``h`` from ``teams * members`` on), and its bookings the regular ones (row
+numbers from ``bookings - deep_bookings`` on).
+
 The steps read these temporary tables: ``b_const`` (now, day0), ``b_names`` (word lists as
 arrays); ``SETUP`` makes ``b_member``, ``b_choice`` (a host's event types) and ``b_key``.
 """
@@ -56,6 +62,20 @@ SCOPES = [
 ]
 
 
+DEEP_TEAM_NAME = "Deep List"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A run of booking row numbers ``[lo, hi)`` spread over hosts ``[h0, h0 + hosts)``."""
+
+    lo: int
+    hi: int
+    h0: int
+    hosts: int
+    stride: int
+
+
 @dataclass(frozen=True)
 class Shape:
     bookings: int
@@ -63,28 +83,46 @@ class Shape:
     members: int
     past_days: int = 3 * 365
     future_days: int = 365
+    deep_bookings: int = 0
 
     @property
     def hosts(self) -> int:
         return self.teams * self.members
 
-    def sql_constants(self) -> dict:
-        per_host = math.ceil(self.bookings / self.hosts)
-        stride = (self.past_days + self.future_days) * 8 // per_host
+    @property
+    def cells_per_host(self) -> int:
+        return (self.past_days + self.future_days) * 8  # two-hour cells, 06:00 to 22:00
+
+    @property
+    def deep_members(self) -> int:
+        """The deep team's size: every host at most half full, so the draw has room."""
+        if not self.deep_bookings:
+            return 0
+        return max(self.members, math.ceil(self.deep_bookings / (self.cells_per_host // 2)))
+
+    def _part(self, lo: int, hi: int, h0: int, hosts: int) -> Part:
+        per_host = math.ceil((hi - lo) / hosts)
+        stride = self.cells_per_host // per_host
         if stride < 1:
             raise SystemExit(f"{per_host} bookings per host do not fit: add teams or members.")
-        members = self.members
-        # Who hosts what: everyone the intro call, the first five the demo, member 0 the
-        # deep dive, member 5 the onboarding.
-        pairs = [(0, m) for m in range(members)] + [(1, m) for m in range(min(5, members))]
-        pairs += [(2, 0), (3, 5 % members)]
+        return Part(lo=lo, hi=hi, h0=h0, hosts=hosts, stride=stride)
+
+    def parts(self) -> list[Part]:
+        regular = self.bookings - self.deep_bookings
+        if regular < 0 or (self.deep_bookings and regular < self.hosts):
+            raise SystemExit("--deep-team must leave the regular teams some bookings.")
+        parts = [self._part(0, regular, 0, self.hosts)]
+        if self.deep_bookings:
+            parts.append(self._part(regular, self.bookings, self.hosts, self.deep_members))
+        return parts
+
+    def sql_constants(self) -> dict:
         return {
-            "H": self.hosts,
-            "M": members,
+            "M": self.members,
             "T": self.teams,
-            "stride": stride,
+            "DM": self.deep_members,
+            "deep_name": DEEP_TEAM_NAME,
             "pool": max(1000, self.bookings * 3 // 10),  # distinct attendees
-            "host_pairs": ", ".join(f"({slot}, {m})" for slot, m in pairs),
             "event_types": ", ".join(
                 f"({s}, '{n}', '{g}', {d}, {b}, {a}, '{t}', {str(r).lower()})"
                 for s, n, g, d, b, a, t, r in EVENT_TYPES
@@ -105,6 +143,12 @@ SELECT t,
          || CASE WHEN t >= {combos} THEN ' ' || (t / {combos} + 1) ELSE '' END AS name,
        k.now - interval '4 years' + t * interval '3 hours' AS created
 FROM generate_series(0, {c["T"] - 1}) AS t, b_const k, b_names nm;
+ALTER TABLE b_team ADD COLUMN members int NOT NULL DEFAULT {c["M"]};
+INSERT INTO b_team
+SELECT {c["T"]}, 'team_' || pg_temp.ulid(pg_temp.ms(k.now - interval '4 years'
+                                                    + {c["T"]} * interval '3 hours'), 'deep'),
+       '{c["deep_name"]}', k.now - interval '4 years' + {c["T"]} * interval '3 hours', {c["DM"]}
+FROM b_const k WHERE {c["DM"]} > 0;
 INSERT INTO bookings_team (id, name, slug, created_at)
 SELECT id, name, lower(replace(name, ' ', '-')), created FROM b_team ORDER BY t;
 
@@ -115,7 +159,7 @@ SELECT t.t * {c["M"]} + m AS h, m, t.id AS team_id, lower(replace(t.name, ' ', '
        (t.t * {c["M"]} + m) % {c["n_firsts"]} + 1 AS fi,
        ((t.t * {c["M"]} + m) * 7) % {c["n_lasts"]} + 1 AS li,
        t.created + m * interval '1 minute' AS created
-FROM b_team t, generate_series(0, {c["M"] - 1}) AS m;
+FROM b_team t, generate_series(0, t.members - 1) AS m;
 ALTER TABLE b_member ADD PRIMARY KEY (h);
 INSERT INTO bookings_teammember (id, team_id, name, email, timezone, is_active, created_at)
 SELECT b.id, b.team_id, nm.firsts[b.fi] || ' ' || nm.lasts[b.li],
@@ -135,17 +179,23 @@ INSERT INTO bookings_eventtype (id, team_id, name, slug, description, duration, 
     created_at)
 SELECT id, team_id, name, slug, '', duration, bb, ba, 60, kind, req, true, created
 FROM b_evt ORDER BY t, slot;
-CREATE TEMP TABLE b_hostpair (slot int, m int);
-INSERT INTO b_hostpair VALUES {c["host_pairs"]};
+-- Who hosts what: everyone the intro call, the first five the demo, member 0 the deep dive,
+-- member 5 the onboarding.
+CREATE TEMP TABLE b_hostpair AS
+SELECT t.t, p.slot, p.m FROM b_team t CROSS JOIN LATERAL (
+    SELECT 0 AS slot, m FROM generate_series(0, t.members - 1) AS m
+    UNION ALL SELECT 1, m FROM generate_series(0, least(5, t.members) - 1) AS m
+    UNION ALL SELECT 2, 0
+    UNION ALL SELECT 3, 5 % t.members) AS p;
 INSERT INTO bookings_eventtypehost (event_type_id, member_id)
 SELECT e.id, b.id FROM b_hostpair p
-JOIN b_evt e ON e.slot = p.slot JOIN b_member b ON b.h = e.t * {c["M"]} + p.m
+JOIN b_evt e ON e.t = p.t AND e.slot = p.slot JOIN b_member b ON b.h = p.t * {c["M"]} + p.m
 ORDER BY e.t, e.slot, p.m;
 CREATE TEMP TABLE b_choice AS
 SELECT b.h, (row_number() OVER w - 1)::int AS j, count(*) OVER (PARTITION BY b.h) AS cnt,
        e.id AS event_type_id, e.duration, e.bb, e.ba, e.req
-FROM b_hostpair p JOIN b_member b ON b.m = p.m
-JOIN b_evt e ON e.t = b.h / {c["M"]} AND e.slot = p.slot
+FROM b_hostpair p JOIN b_member b ON b.h = p.t * {c["M"]} + p.m
+JOIN b_evt e ON e.t = p.t AND e.slot = p.slot
 WINDOW w AS (PARTITION BY b.h ORDER BY e.slot);
 
 INSERT INTO bookings_apikey (id, team_id, name, prefix, key_hash, scopes, is_test, created_at,
@@ -179,7 +229,9 @@ def _status() -> str:
     ELSE 'CANCELLED' END"""
 
 
-def bookings(c: dict, lo: int, hi: int) -> str:
+def bookings(c: dict, part: Part, lo: int, hi: int) -> str:
+    """Rows ``[lo, hi]`` of ``part``: row ``n`` goes to its host ``h0 + (n - part.lo) % hosts``."""
+    k = f"(g.n - {part.lo}) / {part.hosts}"  # the row's rank among its host's bookings
     email_local = """CASE a.pattern WHEN 0 THEN z.fa || '.' || z.la WHEN 1 THEN z.fa || z.la
         WHEN 2 THEN left(z.fa, 1) || '.' || z.la ELSE z.la || '.' || z.fa END"""
     return f"""
@@ -214,12 +266,12 @@ SELECT 'bkg_' || pg_temp.ulid(v.ms, 'bkg' || g.n), b.team_id, c.event_type_id, b
 FROM generate_series({lo}::bigint, {hi}::bigint) AS g(n)
 CROSS JOIN b_const k
 CROSS JOIN b_names nm
-JOIN b_member b ON b.h = (g.n % {c["H"]})::int
-JOIN b_choice c ON c.h = b.h AND c.j = pg_temp.rnd(b.h * 1000003 + g.n / {c["H"]} / 2, 1, c.cnt)
+JOIN b_member b ON b.h = ({part.h0} + (g.n - {part.lo}) % {part.hosts})::int
+JOIN b_choice c ON c.h = b.h AND c.j = pg_temp.rnd(b.h * 1000003 + {k} / 2, 1, c.cnt)
 CROSS JOIN LATERAL (SELECT k.day0 + (cl.cell / 8) * interval '1 day'
         + (6 + 2 * (cl.cell % 8)) * interval '1 hour'
         + pg_temp.rnd(g.n, 4, 3) * interval '15 minutes' AS st
-    FROM (SELECT g.n / {c["H"]} * {c["stride"]} + pg_temp.rnd(g.n, 2, {c["stride"]}) AS cell)
+    FROM (SELECT {k} * {part.stride} + pg_temp.rnd(g.n, 2, {part.stride}) AS cell)
         AS cl OFFSET 0) AS s
 CROSS JOIN LATERAL (SELECT v0.created, pg_temp.ms(v0.created) AS ms, v0.r FROM (
     SELECT least(s.st, k.now) - interval '1 hour'

@@ -1,0 +1,139 @@
+"""bench/wrk_bench.py's table: each scenario's figures, the issue's ratios beside their targets."""
+
+import json
+import operator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Row:
+    key: str
+    name: str
+    rate: float
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int = 0
+    exhausted: int = 0  # requests that found no pre-created booking or free slot left
+    sample: str = ""  # the first non-2xx or error
+    used: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors and not self.exhausted
+
+
+# (row it is printed under, label, numerator row, denominator row, measure, comparison, target)
+RATIOS = [
+    ("get", "÷ plain", "get", "plain", "rate", ">=", 0.5),
+    ("list", "÷ plain", "list", "plain", "rate", ">=", 0.2),
+    ("deep", "p50 ÷ first page p50", "deep", "deep_first", "p50_ms", "<=", 1.1),
+    ("create", "÷ plain", "create", "plain", "rate", ">=", 0.12),
+    ("create", "÷ pgbench replay", "create", "pgbench", "rate", ">=", 0.6),
+    ("keyed", "÷ plain", "keyed", "plain", "rate", None, None),
+    ("replay", "÷ plain", "replay", "plain", "rate", ">=", 0.5),
+    ("confirm", "÷ plain", "confirm", "plain", "rate", None, None),
+    ("cancel", "÷ plain", "cancel", "plain", "rate", None, None),
+    ("patch", "÷ plain", "patch", "plain", "rate", None, None),
+    ("reschedule", "÷ plain", "reschedule", "plain", "rate", None, None),
+    ("open_loop", "p99 ÷ p50", "open_loop", "open_loop", "p99/p50", "<=", 2.0),
+    ("create_small", "create at 1M ÷ this", "create", "create_small", "rate", ">=", 0.9),
+]
+_COMPARE = {">=": operator.ge, "<=": operator.le}
+
+
+def _ratio(rows: dict, spec) -> dict | None:
+    under, label, top, bottom, measure, comparison, target = spec
+    if top not in rows or bottom not in rows:
+        return None
+    a, b = rows[top], rows[bottom]
+    if measure == "p99/p50":
+        value = a.p99_ms / a.p50_ms if a.p50_ms else None
+    else:
+        x, y = getattr(a, measure), getattr(b, measure)
+        value = x / y if x is not None and y else None
+    if value is None:
+        status = "n/a"
+    elif not (a.valid and b.valid):
+        status = "INVALID"
+    elif comparison is None:
+        status = ""
+    else:
+        status = "ok" if _COMPARE[comparison](value, target) else "MISS"
+    shown = f"{comparison.replace('>=', '≥').replace('<=', '≤')} {target:g}" if comparison else ""
+    return {"row": under, "label": label, "value": value, "target": shown, "status": status}
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def report(rows: list[Row], *, meta: dict, memory: dict, celery: dict, path: Path) -> None:
+    by_key = {row.key: row for row in rows}
+    ratios = [r for r in (_ratio(by_key, spec) for spec in RATIOS) if r is not None]
+    if "deep" in by_key and meta["deep_depth"] < 0.99 * meta["depth_asked"]:
+        for ratio in ratios:
+            if ratio["row"] == "deep":
+                ratio["status"] = f"SHALLOW (asked {meta['depth_asked']:,})"
+
+    print(
+        f"\n{meta['database']} ({meta['bookings']:,} bookings), gunicorn {meta['workers']} sync "
+        f"workers, wrk {meta['connections']} connections / {meta['threads']} threads, "
+        f"{meta['seconds']} s per scenario after {meta['warmup']} s warm-up, {meta['cores']} "
+        f"cores, commit {meta['commit']}{' (dirty)' if meta['dirty'] else ''}\n"
+    )
+    header = f"{'scenario':56} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    print(f"{header}  {'ratio':30} {'target':>7}  ok")
+    for row in rows:
+        mine = [r for r in ratios if r["row"] == row.key] or [None]
+        for n, ratio in enumerate(mine):
+            if n == 0:
+                errors = f"{row.errors}" + (f"+{row.exhausted}!" if row.exhausted else "")
+                line = (
+                    f"{row.name[:56]:56} {row.rate:8.1f} {_ms(row.p50_ms):>8} "
+                    f"{_ms(row.p99_ms):>8} {errors:>6}"
+                )
+            else:
+                line = " " * 90
+            if ratio is not None:
+                value = "-" if ratio["value"] is None else f"{ratio['value']:.3f}"
+                text = f"{value} {ratio['label']}"
+                line += f"  {text:30} {ratio['target']:>7}  {ratio['status']}"
+            print(line.rstrip())
+
+    print()
+    for row in rows:
+        if not row.valid:
+            problem = f"{row.errors} errors" if row.errors else ""
+            if row.exhausted:
+                problem += f" {row.exhausted} requests past the prepared bookings/slots"
+            print(f"INVALID {row.name}: {problem.strip()}; first: {row.sample[:200]}")
+    workers = ", ".join(f"{kib / 1024:.0f}" for kib in memory["workers_kib"])
+    pss = ", ".join(f"{kib / 1024:.0f}" for kib in memory["workers_pss_kib"])
+    print(
+        f"gunicorn after the run: workers {workers} MiB resident (PSS {pss}), master "
+        f"{memory['master_kib'] / 1024:.0f} MiB; {memory['workers_recycled']} worker(s) "
+        "recycled (max_requests) during the run"
+    )
+    celery_rss = ", ".join(f"{kib / 1024:.0f}" for kib in celery["rss_kib"])
+    rate = celery["sent"] / celery["drain_s"] if celery["drain_s"] else 0
+    print(
+        f"Celery (2 processes): {celery['sent']:,} emails sent of {celery['queued']:,} queued, "
+        f"first after {celery['start_s']:.1f} s (start-up), then {celery['drain_s']:.1f} s "
+        f"({rate:.0f}/s); {celery['left_in_queue']} left; resident {celery_rss} MiB "
+        "(main, then pool processes)"
+    )
+    path.write_text(
+        json.dumps(
+            {
+                "meta": meta,
+                "rows": [asdict(row) for row in rows],
+                "ratios": ratios,
+                "memory": memory,
+                "celery": celery,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nWritten to {path}")
