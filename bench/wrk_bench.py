@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -308,8 +309,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wrk_bench_") as workdir:
         bench = Bench(args, Path(workdir))
         env = bench.env(args.database_url, BROKER_DB)
-        print("Preparing the database (removing earlier runs' bookings) …", flush=True)
+        print("Preparing the database (removing earlier runs' bookings) …", end=" ", flush=True)
+        clock = time.monotonic()
         setup = bench.django("bench.wrk_setup", "prepare", {"depth": args.depth}, env)
+        print(f"{setup['removed']:,} removed, {time.monotonic() - clock:.1f} s", flush=True)
         started = datetime.now(UTC)
         with Server(env, args.workers, DATA / "wrk_gunicorn.log") as server:
             print(f"gunicorn on {server.url}, {args.workers} workers; scenarios:", flush=True)
@@ -345,4 +348,7 @@ def _git(*args: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("\nInterrupted: what the bench started has been stopped.")
