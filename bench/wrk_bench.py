@@ -36,9 +36,11 @@ from bench.wrk_report import Row, report  # noqa: E402
 from bench.wrk_services import (  # noqa: E402
     CeleryDrain,
     Server,
+    cpu_seconds,
     ensure_database,
     ensure_debian_tool,
     flush_redis,
+    interference,
 )
 
 DATA = ROOT / ".data" / "bench"
@@ -306,6 +308,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"Warning: load average {load:.1f} before the run: the figures will be lower.")
+    cpu_before, clock_before = cpu_seconds(), time.monotonic()
     with tempfile.TemporaryDirectory(prefix="wrk_bench_") as workdir:
         bench = Bench(args, Path(workdir))
         env = bench.env(args.database_url, BROKER_DB)
@@ -325,6 +328,7 @@ def main() -> None:
         bench.small_create(bench.env(args.small_database_url, SMALL_BROKER_DB))
         flush_redis(REDIS, [SMALL_BROKER_DB])  # its emails are not drained
         bench.log.close()
+    others = interference(cpu_before, cpu_seconds())
     meta = {
         "started": started.isoformat(),
         "database": args.database_url.rsplit("/", 1)[1],
@@ -336,6 +340,8 @@ def main() -> None:
         **{name: getattr(args, name) for name in ("seconds", "warmup")},
         "cores": os.cpu_count(),
         "load_before": load,
+        "wall_s": time.monotonic() - clock_before,
+        "other_cpu_s": dict(others[:5]),
         "commit": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
