@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -35,9 +36,11 @@ from bench.wrk_report import Row, report  # noqa: E402
 from bench.wrk_services import (  # noqa: E402
     CeleryDrain,
     Server,
+    cpu_seconds,
     ensure_database,
     ensure_debian_tool,
     flush_redis,
+    interference,
 )
 
 DATA = ROOT / ".data" / "bench"
@@ -305,11 +308,14 @@ def main() -> None:
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"Warning: load average {load:.1f} before the run: the figures will be lower.")
+    cpu_before, clock_before = cpu_seconds(), time.monotonic()
     with tempfile.TemporaryDirectory(prefix="wrk_bench_") as workdir:
         bench = Bench(args, Path(workdir))
         env = bench.env(args.database_url, BROKER_DB)
-        print("Preparing the database (removing earlier runs' bookings) …", flush=True)
+        print("Preparing the database (removing earlier runs' bookings) …", end=" ", flush=True)
+        clock = time.monotonic()
         setup = bench.django("bench.wrk_setup", "prepare", {"depth": args.depth}, env)
+        print(f"{setup['removed']:,} removed, {time.monotonic() - clock:.1f} s", flush=True)
         started = datetime.now(UTC)
         with Server(env, args.workers, DATA / "wrk_gunicorn.log") as server:
             print(f"gunicorn on {server.url}, {args.workers} workers; scenarios:", flush=True)
@@ -322,6 +328,7 @@ def main() -> None:
         bench.small_create(bench.env(args.small_database_url, SMALL_BROKER_DB))
         flush_redis(REDIS, [SMALL_BROKER_DB])  # its emails are not drained
         bench.log.close()
+    others = interference(cpu_before, cpu_seconds())
     meta = {
         "started": started.isoformat(),
         "database": args.database_url.rsplit("/", 1)[1],
@@ -333,6 +340,8 @@ def main() -> None:
         **{name: getattr(args, name) for name in ("seconds", "warmup")},
         "cores": os.cpu_count(),
         "load_before": load,
+        "wall_s": time.monotonic() - clock_before,
+        "other_cpu_s": dict(others[:5]),
         "commit": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
@@ -345,4 +354,7 @@ def _git(*args: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("\nInterrupted: what the bench started has been stopped.")

@@ -93,6 +93,43 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def cpu_seconds() -> dict[int, tuple[str, int, float]]:
+    """Each process now: its name, parent and CPU time used (user + system, seconds)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        found[int(stat.parent.name)] = (
+            name,
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / tick,
+        )
+    return found
+
+
+def interference(before: dict, after: dict) -> list[tuple[str, float]]:
+    """CPU seconds other processes used between the two snapshots, busiest first: not ours
+    (this process and what it started), not PostgreSQL or Redis (they serve the bench)."""
+    children_of: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in after.items():
+        children_of.setdefault(parent, []).append(pid)
+    ours, queue = set(), [os.getpid()]
+    while queue:
+        pid = queue.pop()
+        ours.add(pid)
+        queue.extend(children_of.get(pid, []))
+    used: dict[str, float] = {}
+    for pid, (name, _, seconds) in after.items():
+        if pid in ours or name.startswith(("postgres", "redis")):
+            continue
+        used[name] = used.get(name, 0.0) + seconds - before.get(pid, (name, 0, 0.0))[2]
+    return sorted(((n, s) for n, s in used.items() if s >= 1), key=lambda item: -item[1])
+
+
 def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> None:
     """Stop a process started in its own session, and what it started."""
     if process.poll() is not None:
