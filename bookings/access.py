@@ -8,13 +8,14 @@ same happens through Django's cache API.
 What is cached, and how a change reaches every process:
 
 - the key's row and its team's, under ``apikey:<sha256>``, for ``KEY_CACHE_SECONDS``;
-- after a change to a key or its team commits (a revocation, a deletion, a rename),
+- after a change to a key commits (a revocation, an edit, a deletion, its team's deletion),
   ``api_keys_recache`` rewrites the entries from the database (unconditionally; a deleted key
   as "gone"), while an entry written after a cache miss is written only where there is none
   (``SET NX``). So a read that raced with a revocation can never put the old row back: a
   revoked or deleted key is refused by every process as soon as the change commits. Only a
   change made behind the services' back (SQL, a shell's ``QuerySet.update``), or one whose
-  rewrite found the cache down, waits for the entry to expire: at most ``KEY_CACHE_SECONDS``.
+  rewrite found the cache down, waits for the entry to expire: at most ``KEY_CACHE_SECONDS``;
+  so does a change to the team's own row (a rename), which requests do not depend on.
 - ``touched:<sha256>``: set for a minute by the first request of the minute, which then records
   ``ApiKey.last_used_at`` (one conditional UPDATE a minute per key, whichever process).
 """
@@ -61,12 +62,8 @@ class Admission:
     touch: bool  # the minute's first request: record last_used_at
 
 
-def _names(key_hash: str, window: int) -> tuple[str, str, str]:
-    return (
-        f"ratelimit:{key_hash}:{window}",
-        f"apikey:{_VERSION}:{key_hash}",
-        f"touched:{key_hash}",
-    )
+def _entry_name(key_hash: str) -> str:
+    return f"apikey:{_VERSION}:{key_hash}"
 
 
 def _redis_location() -> str | None:
@@ -95,7 +92,11 @@ def request_admit(key_hash: str, *, now: float | None = None) -> Admission:
     limit = settings.API_RATE_LIMIT
     window = int(now // WINDOW_SECONDS)
     reset = (window + 1) * WINDOW_SECONDS
-    counter, entry, touched = _names(key_hash, window)
+    counter, entry, touched = (
+        f"ratelimit:{key_hash}:{window}",
+        _entry_name(key_hash),
+        f"touched:{key_hash}",
+    )
     try:
         location = _redis_location()
         if location is not None:
@@ -181,12 +182,12 @@ def _write(entries: list[tuple[str, ApiKey | None]], *, only_if_absent: bool) ->
             client, _script = _redis_script(location)
             with client.pipeline(transaction=False) as pipe:
                 for key_hash, key in entries:
-                    name = _names(key_hash, 0)[1]
+                    name = _entry_name(key_hash)
                     pipe.set(name, _dump(key), ex=KEY_CACHE_SECONDS, nx=only_if_absent)
                 pipe.execute()
             return
         for key_hash, key in entries:
-            name, value = _names(key_hash, 0)[1], GONE if key is None else key
+            name, value = _entry_name(key_hash), GONE if key is None else key
             if only_if_absent:
                 cache.add(name, value, timeout=KEY_CACHE_SECONDS)
             else:

@@ -29,7 +29,7 @@ _STAND_IN_BASE = datetime(2, 1, 1, tzinfo=UTC)
 class CompiledQuery:
     def __init__(self, build: Callable[..., QuerySet]):
         self._build = build
-        self._compiled: dict[tuple, tuple[type[Model], str, list]] = {}
+        self._compiled: dict[tuple, tuple[SQLCompiler | None, str, list]] = {}
 
     def __call__(self, using: str = DEFAULT_DB_ALIAS, **values) -> list:
         shape = (using, *sorted((name, _shape(value)) for name, value in values.items()))
@@ -47,7 +47,7 @@ class CompiledQuery:
 
     def _compile(self, using: str, values: dict) -> tuple[SQLCompiler | None, str, list]:
         counter = iter(range(1, 1_000_000))
-        stand_ins: dict[Any, Callable[[dict], Any]] = {}
+        stand_ins: dict[Any, tuple[Callable[[dict], Any], Callable]] = {}
 
         def stand_in(name: str, value, index: int | None = None):
             if isinstance(value, list):
@@ -64,7 +64,8 @@ class CompiledQuery:
                 else (lambda values: values[name][index])
             )
             # As the parameter will read (SQLite's backend turns datetimes into text).
-            stand_ins[_as_parameter(connection, marker)] = (slot, _converter(connection, value))
+            adapt = _adapter(connection, value)
+            stand_ins[adapt(marker)] = (slot, adapt)
             return marker
 
         connection = connections[using]
@@ -105,13 +106,8 @@ def _models(compiler: SQLCompiler, using: str) -> list[Model]:
     return instances
 
 
-def _as_parameter(connection, value):
-    if isinstance(value, datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    return value
-
-
-def _converter(connection, value) -> Callable:
+def _adapter(connection, value) -> Callable:
+    """How the backend turns such a value into a query parameter."""
     if isinstance(value, datetime):
         return connection.ops.adapt_datetimefield_value
     return lambda value: value

@@ -77,13 +77,6 @@ class KeysetCursorPagination(BasePagination):
             "limit": int(params.get(self.limit_query_param) or self.default_limit),
         }
 
-    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
-        def rows_after(after, count: int) -> list:
-            return list(keyset_after(queryset, *(after or (None, None)))[:count])
-
-        page = keyset_paginate(rows_after, **self.page_arguments(request))
-        return self.paginate_page(page, view)
-
     def paginate_page(self, page: "Page", view=None) -> list:
         """Keep a page read elsewhere (``selectors.booking_page``) for the response."""
         if view is not None:

@@ -36,11 +36,15 @@ BOOKING_RENDERED = (
 )
 
 
-def _get(queryset: QuerySet, pk: str, prefix: str, what: str):
+def _check_id(pk: str, prefix: str, what: str) -> None:
     # A string that is not one of our ids cannot name a row: no query (and no NUL byte
     # or other oddity ever reaches the database).
     if not is_valid_id(pk, prefix):
         raise NotFound(f"{what} not found.")
+
+
+def _get(queryset: QuerySet, pk: str, prefix: str, what: str):
+    _check_id(pk, prefix, what)
     try:
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
@@ -50,8 +54,7 @@ def _get(queryset: QuerySet, pk: str, prefix: str, what: str):
 def booking_get(*, team: Team, booking_id: str) -> Booking:
     """The booking as the API shows it (only the rendered fields; a service that changes it
     reads the whole row again, under its lock)."""
-    if not is_valid_id(booking_id, "bkg"):
-        raise NotFound("Booking not found.")
+    _check_id(booking_id, "bkg", "Booking")
     rows = _booking_by_id(team_id=team.pk, booking_id=booking_id)
     if not rows:
         raise NotFound("Booking not found.")

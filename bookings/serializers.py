@@ -40,8 +40,7 @@ class DeclaredOutputSerializer(serializers.Serializer):
     def _writer(self, field) -> Callable:
         """A function of (serializer, object) writing one field."""
         if isinstance(field, serializers.SerializerMethodField):
-            method = getattr(type(self), field.method_name)
-            return method
+            return getattr(type(self), field.method_name)
         if isinstance(field, serializers.BaseSerializer):
             return lambda _serializer, obj: field.to_representation(field.get_attribute(obj))
         attribute = field.source_attrs[0] if len(field.source_attrs) == 1 else None
