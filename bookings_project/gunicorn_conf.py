@@ -12,6 +12,7 @@ sync workers then never wait on a slow client. From the environment, parsed stri
 
 import os
 
+from bookings_project import gunicorn_errors
 from bookings_project.settings.env import env_int, env_str
 
 bind = env_str("GUNICORN_BIND", default="127.0.0.1:8000")
@@ -57,3 +58,8 @@ control_socket_disable = True
 accesslog = env_str("GUNICORN_ACCESS_LOG", default=None)
 errorlog = "-"
 loglevel = "info"
+
+
+def post_fork(server, worker):
+    # Requests gunicorn cannot parse are answered in the API's JSON envelope, not HTML.
+    gunicorn_errors.install()
