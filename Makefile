@@ -64,7 +64,8 @@ worker: $(STAMP)
 	$(VENV)/bin/celery -A bookings_project worker -l info
 
 beat: $(STAMP)
-	$(VENV)/bin/celery -A bookings_project beat -l info
+	mkdir -p .data
+	$(VENV)/bin/celery -A bookings_project beat -l info --schedule .data/celerybeat-schedule
 
 bench: $(STAMP)
 	$(PY) bench/run.py

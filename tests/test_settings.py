@@ -17,7 +17,7 @@ PROBE = (
     "import django; django.setup(); from django.conf import settings as s; "
     "print(s.DEBUG, s.API_RATE_LIMIT, s.ALLOWED_HOSTS, s.DATABASES['default']['ENGINE'], "
     "s.CACHES['default']['BACKEND'], s.EMAIL_BACKEND, s.DATABASES['default'].get('CONN_MAX_AGE'), "
-    "sep='|')"
+    "s.CACHES['default'].get('LOCATION'), sep='|')"
 )
 # Variables this project reads: removed from the child's environment unless a case sets them.
 OURS = (
@@ -93,6 +93,12 @@ START_UPS = {
         "EMAIL_URL",
     ),
     "production-good": ("production", PRODUCTION, None),
+    "local-broker-only": ("local", {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/4"}, None),
+    "local-broker-and-memory-cache": (
+        "local",
+        {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/4", "CACHE_URL": "locmemcache://"},
+        None,
+    ),
     "good-values": (
         "local",
         {
@@ -151,7 +157,7 @@ def test_good_values_are_parsed(start_ups):
     result = start_ups["good-values"]
 
     assert result.returncode == 0, result.stderr
-    debug, rate, hosts, database, cache, email, conn_max_age = result.stdout.strip().split("|")
+    debug, rate, hosts, database, cache, email, conn_max_age, _ = result.stdout.strip().split("|")
     assert debug == "False"
     # The development server makes a thread per request: no connection outlives its request.
     assert conn_max_age == "0"
@@ -166,13 +172,30 @@ def test_production_starts_with_every_required_variable(start_ups):
     result = start_ups["production-good"]
 
     assert result.returncode == 0, result.stderr
-    debug, _, hosts, database, cache, email, conn_max_age = result.stdout.strip().split("|")
+    debug, _, hosts, database, cache, email, conn_max_age, _ = result.stdout.strip().split("|")
     assert (debug, hosts) == ("False", "['bookings.example']")
     # gunicorn's long-lived workers keep their connection between requests.
     assert conn_max_age == "60"
     assert database == "django.db.backends.postgresql"
     assert cache == "django.core.cache.backends.redis.RedisCache"
     assert email == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_make_run_with_a_redis_broker_counts_in_that_redis_too(start_ups):
+    # CELERY_BROKER_URL alone switches `make run` to Redis: the cache (rate limit, key cache)
+    # follows it, unless CACHE_URL says otherwise.
+    result = start_ups["local-broker-only"]
+    assert result.returncode == 0, result.stderr
+    *_, cache, _, _, location = result.stdout.strip().split("|")
+    assert (cache, location) == (
+        "django.core.cache.backends.redis.RedisCache",
+        "redis://127.0.0.1:6379/4",
+    )
+
+    result = start_ups["local-broker-and-memory-cache"]
+    assert result.returncode == 0, result.stderr
+    *_, cache, _, _, _ = result.stdout.strip().split("|")
+    assert cache == "django.core.cache.backends.locmem.LocMemCache"
 
 
 # --- The helpers, directly ---------------------------------------------------------------------

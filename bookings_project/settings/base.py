@@ -120,15 +120,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit counters) ------------------------------------------------------------
 
-CACHES = {
-    "default": env_cache("CACHE_URL")
-    or {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bookings"}
-}
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # An unreachable cache must cost a request little: the rate limit then fails open.
-    CACHES["default"].setdefault("OPTIONS", {}).update(
-        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-    )
+
+def cache_settings(config: dict | None) -> dict:
+    """The default cache from a parsed URL (None: in-process memory)."""
+    config = config or {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "bookings",
+    }
+    if config["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        # An unreachable cache must cost a request little: the rate limit then fails open.
+        config.setdefault("OPTIONS", {}).update(
+            {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        )
+    return config
+
+
+CACHES = {"default": cache_settings(env_cache("CACHE_URL"))}
 
 # --- Email ----------------------------------------------------------------------------------
 
