@@ -20,10 +20,10 @@ What is cached, and how a change reaches every process:
   ``ApiKey.last_used_at`` (one conditional UPDATE a minute per key, whichever process).
 
 When the cache is down, requests go on without it (the limit is not enforced, keys are read
-from the database), and each process leaves it alone for ``CACHE_RETRY_SECONDS`` after each
-failure (``bookings_project.outage``): an outage costs a request nothing, not a connect attempt
-or a timeout each, and is logged once when it starts, once a minute while it lasts and once
-when it ends.
+from the database), and each process leaves it alone for a pause after each failure (1 s,
+doubling up to 10 s: ``bookings_project.outage``): an outage costs a request nothing, not a
+connect attempt or a timeout each, and is logged once when it starts, once a minute while it
+lasts and once when it ends.
 """
 
 import logging
@@ -49,9 +49,11 @@ TOUCH_SECONDS = 60
 _VERSION = 1  # bump when the cached row's shape changes: old entries are then never read
 GONE = "gone"  # the entry of a deleted key
 _GONE_BYTES = GONE.encode()
-# After the cache fails, how long each process serves requests without trying it again: the
-# longest the rate limit stays off once Redis is back.
+# After the cache fails, how long each process serves requests without trying it again:
+# 1 s, doubling while it stays down, at most 10 s (the longest the rate limit stays off once
+# Redis is back).
 CACHE_RETRY_SECONDS = 1.0
+CACHE_MAX_RETRY_SECONDS = 10.0
 
 # KEYS: the window's counter, the key's entry, the key's touch mark.
 # Returns: the count, the entry (or nil), 1 when this request is the minute's first.
@@ -93,6 +95,7 @@ def _outage(location: str) -> Outage:
         "Cache",
         consequence="rate limit not enforced, API keys read from the database",
         retry_seconds=CACHE_RETRY_SECONDS,
+        max_retry_seconds=CACHE_MAX_RETRY_SECONDS,
     )
 
 

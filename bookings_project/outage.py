@@ -1,11 +1,13 @@
 """A dependency that may be down (Redis as cache or broker), as one process sees it.
 
-While it is down, the process stops asking it for ``retry_seconds`` after each failure: the
-requests in between pay nothing for it (no connect attempt, no timeout), and the first one
-after the pause tries again. So an outage costs each process at most one failed attempt per
-``retry_seconds``, whether the server refuses connections (a few milliseconds) or has vanished
-from the network (a whole connect timeout), and the process finds the server again within
-``retry_seconds`` of its return. The healthy path pays one attribute test.
+While it is down, the process stops asking it for a pause after each failure: ``retry_seconds``
+after the first, doubling with each failed try up to ``max_retry_seconds``. The requests in
+between pay nothing for it (no connect attempt, no timeout); the first one after the pause
+tries again. So an outage costs each process one failed attempt per pause, whether the server
+refuses connections (a millisecond) or has vanished from the network (a whole timeout, which
+the doubling keeps from costing a worker a large share of its time), and the process finds the
+server again at most ``max_retry_seconds`` after its return. The healthy path pays one
+attribute test.
 
 And it logs one line when the outage starts, one every ``log_seconds`` while it lasts (how
 many operations went without the dependency meanwhile), and one when it ends: never a
@@ -25,15 +27,18 @@ class Outage:
         *,
         consequence: str,
         retry_seconds: float = 1.0,
+        max_retry_seconds: float = 10.0,
         log_seconds: float = 60.0,
     ):
         self.logger = logger
         self.what = what
         self.consequence = consequence
         self.retry_seconds = retry_seconds
+        self.max_retry_seconds = max_retry_seconds
         self.log_seconds = log_seconds
         self.down_since: float | None = None
         self._retry_at = 0.0
+        self._pause = retry_seconds
         self._logged_at = 0.0
         self._missed = 0  # operations done without the dependency since the last line
         self._lock = threading.Lock()  # a threaded server: one line per event, not per thread
@@ -62,17 +67,23 @@ class Outage:
     def failed(self, exc: BaseException) -> None:
         with self._lock:
             now = time.monotonic()
-            self._retry_at = now + self.retry_seconds
+            if self.down_since is None:
+                self._pause = self.retry_seconds
+            else:
+                self._pause = min(self.max_retry_seconds, self._pause * 2)
+            self._retry_at = now + self._pause
             if self.down_since is None:
                 self.down_since = self._logged_at = now
                 self._missed = 0
                 self.logger.warning(
-                    "%s unreachable (%s: %s): %s; trying again every %ss",
+                    "%s unreachable (%s: %s): %s; trying again in %ss, then less often "
+                    "(at most every %ss)",
                     self.what,
                     type(exc).__name__,
                     str(exc)[:200],
                     self.consequence,
                     self.retry_seconds,
+                    self.max_retry_seconds,
                 )
 
     def succeeded(self) -> None:

@@ -20,8 +20,11 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=5)  # how long a worker owns a row it is sending
-# After a publish fails, how long a process leaves the broker alone (rows go to the relay).
+# After a publish fails, how long a process leaves the broker alone (its rows wait for the
+# relay): 1 s, doubling while it stays down, at most 30 s. A broker that hangs rather than
+# refuses costs the one request that tries it two 2 s socket timeouts.
 BROKER_RETRY_SECONDS = 1.0
+BROKER_MAX_RETRY_SECONDS = 30.0
 
 
 def relay_grace() -> timedelta:
@@ -81,14 +84,15 @@ def _broker_outage(broker_url: str) -> Outage:
         "Broker",
         consequence="emails stay pending in the outbox until the relay enqueues them",
         retry_seconds=BROKER_RETRY_SECONDS,
+        max_retry_seconds=BROKER_MAX_RETRY_SECONDS,
     )
 
 
 def email_dispatch(*, outbox_id: int) -> None:
     """Hand the row to a worker. A broker that is down loses nothing: the row stays pending
     and the relay enqueues it once the broker is back. After a failed publish, this process
-    does not try again for ``BROKER_RETRY_SECONDS`` (a request then pays nothing for a broker
-    that is down, not even a connect timeout)."""
+    leaves the broker alone for a pause (``BROKER_RETRY_SECONDS``, doubling): a request then
+    pays nothing for a broker that is down, not even a connect timeout."""
     from .tasks import send_email_task
 
     outage = _broker_outage(settings.CELERY_BROKER_URL)

@@ -151,7 +151,11 @@ def test_redis_down_the_api_answers_and_every_email_is_sent_once_when_it_returns
 
     # Healthy first: sent at once by the worker, counted by the rate limit.
     before = create(8)
-    sink.wait_for(1)
+    wait_until(
+        lambda: EmailOutbox.objects.filter(booking_id=before, status="sent").exists(),
+        what="the first email to be sent",
+    )
+    assert len(sink.messages) == 1
     assert _remaining(api("GET", "/v1/bookings")) < LIMIT
 
     redis_server.shutdown()
