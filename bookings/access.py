@@ -18,6 +18,12 @@ What is cached, and how a change reaches every process:
   so does a change to the team's own row (a rename), which requests do not depend on.
 - ``touched:<sha256>``: set for a minute by the first request of the minute, which then records
   ``ApiKey.last_used_at`` (one conditional UPDATE a minute per key, whichever process).
+
+When the cache is down, requests go on without it (the limit is not enforced, keys are read
+from the database), and each process leaves it alone for a pause after each failure (1 s,
+doubling up to 10 s: ``bookings_project.outage``): an outage costs a request nothing, not a
+connect attempt or a timeout each, and is logged once when it starts, once a minute while it
+lasts and once when it ends.
 """
 
 import logging
@@ -32,6 +38,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from bookings_project.api.ratelimit import WINDOW_SECONDS, RateLimitState
+from bookings_project.outage import Outage
 
 from .models import ApiKey
 
@@ -42,6 +49,11 @@ TOUCH_SECONDS = 60
 _VERSION = 1  # bump when the cached row's shape changes: old entries are then never read
 GONE = "gone"  # the entry of a deleted key
 _GONE_BYTES = GONE.encode()
+# After the cache fails, how long each process serves requests without trying it again:
+# 1 s, doubling while it stays down, at most 10 s (the longest the rate limit stays off once
+# Redis is back).
+CACHE_RETRY_SECONDS = 1.0
+CACHE_MAX_RETRY_SECONDS = 10.0
 
 # KEYS: the window's counter, the key's entry, the key's touch mark.
 # Returns: the count, the entry (or nil), 1 when this request is the minute's first.
@@ -76,12 +88,32 @@ def _redis_location() -> str | None:
 
 
 @memoize
+def _outage(location: str) -> Outage:
+    # One per cache location: a test's unreachable cache says nothing about the real one.
+    return Outage(
+        logger,
+        "Cache",
+        consequence="rate limit not enforced, API keys read from the database",
+        retry_seconds=CACHE_RETRY_SECONDS,
+        max_retry_seconds=CACHE_MAX_RETRY_SECONDS,
+    )
+
+
+@memoize
 def _redis_script(location: str):
     """A client and its registered script per process (redis-py's pool survives a fork by
     starting a new one in the child)."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis.from_url(location, socket_connect_timeout=0.5, socket_timeout=0.5)
+    # One immediate retry on a broken connection: a pooled one left over from before a Redis
+    # restart fails once and is replaced. None on a timeout (a hung server would cost two),
+    # and not redis-py's default (10 retries with back-off, seconds in all).
+    retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+    client = redis.Redis.from_url(
+        location, socket_connect_timeout=0.5, socket_timeout=0.5, retry=retry
+    )
     return client, client.register_script(_SCRIPT)
 
 
@@ -97,8 +129,12 @@ def request_admit(key_hash: str, *, now: float | None = None) -> Admission:
         _entry_name(key_hash),
         f"touched:{key_hash}",
     )
+    location = _redis_location()
+    outage = _outage(location or "")
+    if outage.skip():
+        outage.missed()
+        return _unenforced(limit, reset)
     try:
-        location = _redis_location()
         if location is not None:
             _client, script = _redis_script(location)
             used, blob, touch = script(
@@ -108,14 +144,20 @@ def request_admit(key_hash: str, *, now: float | None = None) -> Admission:
             used = _incr(counter)
             blob = cache.get(entry)
             touch = cache.add(touched, 1, timeout=TOUCH_SECONDS)
-    except Exception:
-        logger.warning("Rate-limit cache unavailable; not enforcing", exc_info=True)
-        state = RateLimitState(limit=limit, remaining=limit, reset=reset, exceeded=False)
-        return Admission(rate_limit=state, key=None, touch=False)
+    except Exception as exc:
+        outage.failed(exc)
+        outage.missed()
+        return _unenforced(limit, reset)
+    outage.succeeded()
     state = RateLimitState(
         limit=limit, remaining=max(0, limit - used), reset=reset, exceeded=used > limit
     )
     return Admission(rate_limit=state, key=_load(blob), touch=bool(touch))
+
+
+def _unenforced(limit: int, reset: int) -> Admission:
+    state = RateLimitState(limit=limit, remaining=limit, reset=reset, exceeded=False)
+    return Admission(rate_limit=state, key=None, touch=False)
 
 
 def _incr(counter: str) -> int:
@@ -176,8 +218,11 @@ def connect_signals() -> None:
 
 
 def _write(entries: list[tuple[str, ApiKey | None]], *, only_if_absent: bool) -> None:
+    location = _redis_location()
+    outage = _outage(location or "")
+    if only_if_absent and outage.skip():
+        return  # a request's write after a miss: the key's next request reads the database
     try:
-        location = _redis_location()
         if location is not None:
             client, _script = _redis_script(location)
             with client.pipeline(transaction=False) as pipe:
@@ -185,12 +230,22 @@ def _write(entries: list[tuple[str, ApiKey | None]], *, only_if_absent: bool) ->
                     name = _entry_name(key_hash)
                     pipe.set(name, _dump(key), ex=KEY_CACHE_SECONDS, nx=only_if_absent)
                 pipe.execute()
-            return
-        for key_hash, key in entries:
-            name, value = _entry_name(key_hash), GONE if key is None else key
-            if only_if_absent:
-                cache.add(name, value, timeout=KEY_CACHE_SECONDS)
-            else:
-                cache.set(name, value, timeout=KEY_CACHE_SECONDS)
-    except Exception:
-        logger.warning("Could not write API keys to the cache", exc_info=True)
+        else:
+            for key_hash, key in entries:
+                name, value = _entry_name(key_hash), GONE if key is None else key
+                if only_if_absent:
+                    cache.add(name, value, timeout=KEY_CACHE_SECONDS)
+                else:
+                    cache.set(name, value, timeout=KEY_CACHE_SECONDS)
+    except Exception as exc:
+        outage.failed(exc)
+        if not only_if_absent:  # a change (a revocation) that other processes will not see
+            logger.warning(
+                "Could not rewrite %s API key(s) in the cache (%s): other processes keep "
+                "their entries for up to %ss",
+                len(entries),
+                type(exc).__name__,
+                KEY_CACHE_SECONDS,
+            )
+        return
+    outage.succeeded()

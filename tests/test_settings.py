@@ -31,6 +31,7 @@ OURS = (
     "DEFAULT_FROM_EMAIL",
     "API_RATE_LIMIT",
     "DATABASE_CONN_MAX_AGE",
+    "EMAIL_RELAY_GRACE_SECONDS",
     "DJANGO_SETTINGS_MODULE",
 )
 
@@ -60,6 +61,7 @@ START_UPS = {
     "cache-memcached": ("test", {"CACHE_URL": "memcache://127.0.0.1:11211"}, "CACHE_URL"),
     "email-bogus": ("test", {"EMAIL_URL": "pigeon://coop"}, "EMAIL_URL"),
     "broker-amqp": ("test", {"CELERY_BROKER_URL": "amqp://guest@localhost//"}, "CELERY_BROKER_URL"),
+    "relay-grace-abc": ("test", {"EMAIL_RELAY_GRACE_SECONDS": "1m"}, "EMAIL_RELAY_GRACE_SECONDS"),
     "conn-max-age": (
         "test",
         {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "DATABASE_CONN_MAX_AGE": "-1"},

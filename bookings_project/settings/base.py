@@ -160,6 +160,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The worker keeps LOGGING's handlers: its lines, and its tasks', carry the request id too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that loses the broker reconnects by itself (every 2, 4, … up to 30 s) and never
+# gives up: Celery's default (100 retries, about 45 minutes) would end it during a long outage.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Publishing happens after commit, inside the request: fail fast when the broker is down
 # (one quick reconnect, not kombu's default of several seconds of retries). Nothing is lost:
 # the outbox row stays pending and the relay enqueues it later.
@@ -172,6 +175,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_max": 0.5,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# How long an email's after-commit task gets before the relay (every minute, from beat)
+# enqueues the row again. Shorter sends a lost email sooner; too short, and the relay enqueues
+# rows whose task is merely waiting in the queue (harmless: a send claims its row once).
+EMAIL_RELAY_GRACE_SECONDS = env_int("EMAIL_RELAY_GRACE_SECONDS", 60, minimum=0)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {

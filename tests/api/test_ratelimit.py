@@ -1,6 +1,8 @@
 """Per-key rate limit: headers on every response to a key, 429 with Retry-After over it."""
 
 import os
+import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +10,7 @@ import time_machine
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from bookings.access import CACHE_RETRY_SECONDS
 from bookings.ids import new_id
 from tests.assertions import assert_error
 from tests.conftest import make_client
@@ -144,12 +147,49 @@ def test_unauthenticated_requests_do_not_touch_a_counter(api):
 
 
 @override_settings(API_RATE_LIMIT=3, CACHES=BROKEN_CACHE)
-def test_the_api_keeps_answering_when_the_cache_is_down(api):
+def test_the_api_keeps_answering_when_the_cache_is_down(api, caplog):
     responses = [api.get("/v1/bookings") for _ in range(5)]
 
     # Not enforced rather than refusing everyone; the headers still say the limit.
     assert [r.status_code for r in responses] == [200] * 5
     assert all(_limit_headers(r)[:2] == (3, 3) for r in responses)
+    # Logged once (more only a minute later, or when it is back), one line, no traceback.
+    [line] = [r for r in caplog.records if r.name == "bookings.access"]
+    assert line.levelname == "WARNING"
+    assert line.getMessage().startswith("Cache unreachable (ConnectionError: ")
+    assert "rate limit not enforced" in line.getMessage()
+    assert line.exc_info is None
+
+
+@pytest.fixture
+def hung_port():
+    """A port that accepts connections (the kernel's backlog) and never answers: a Redis
+    that hangs, or a host gone quiet."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
+def test_a_hung_cache_costs_one_timeout_a_second_not_one_per_request(api, hung_port):
+    hung = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{hung_port}/0",
+        }
+    }
+    timings = []
+    with override_settings(API_RATE_LIMIT=3, CACHES=hung):
+        for _ in range(5):
+            started = time.monotonic()
+            response = api.get("/v1/bookings")
+            timings.append(time.monotonic() - started)
+            assert response.status_code == 200
+
+    # The first request waits out the socket timeout (0.5 s, once: a timeout is not retried);
+    # the next ones, within CACHE_RETRY_SECONDS of it, do not try the cache at all.
+    assert 0.4 < timings[0] < 1.5, timings
+    assert sum(timings[1:]) < CACHE_RETRY_SECONDS, timings
 
 
 @pytest.mark.redis

@@ -70,14 +70,21 @@ def process_logs(tmp_path) -> Path:
 
 @pytest.fixture
 def start_server(process_env, process_logs):
-    """start(broker) -> the base URL of a one-worker gunicorn serving the API."""
+    """start(broker) -> the base URL of a one-worker gunicorn serving the API.
+
+    ``workers=N``: production's configuration instead (``gunicorn_conf.py``: preloaded app,
+    its timeouts and logging) with N workers."""
     started = []
 
-    def start_server(broker: str) -> str:
+    def start_server(broker: str, *, workers: int | None = None) -> str:
         port = free_port()
         env = {**process_env, "CELERY_BROKER_URL": broker}
         args = [str(BIN / "gunicorn"), "bookings_project.wsgi:application"]
-        args += ["-b", f"127.0.0.1:{port}", "-w", "1", "--log-level", "warning"]
+        if workers is None:
+            args += ["-b", f"127.0.0.1:{port}", "-w", "1", "--log-level", "warning"]
+        else:
+            args += ["-c", "python:bookings_project.gunicorn_conf"]
+            env.update(GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers))
         server = start(args, env, process_logs / f"gunicorn-{port}.log")
         started.append(server)
 

@@ -15,7 +15,7 @@ from bookings.models import Booking
 from bookings.services import Actor, booking_transition
 from notifications import services as outbox_services
 from notifications.models import EmailOutbox
-from notifications.services import RELAY_GRACE, email_relay, email_send
+from notifications.services import email_relay, email_send, relay_grace
 from tests.bookings.booking_state import booking_create_via_api, patch, reschedule
 from tests.bookings.create_helpers import in_days
 from tests.factories import EventTypeFactory
@@ -292,7 +292,7 @@ def test_the_relay_never_dispatches_superseded_or_sent_rows(api, event_type):
     _send(_row(sent.id))
     waiting = booking_create_via_api(api, event_type, in_days(2, hour=11))
 
-    dispatched = _relay_dispatches(future=RELAY_GRACE + timedelta(seconds=1))
+    dispatched = _relay_dispatches(future=relay_grace() + timedelta(seconds=1))
 
     assert sorted(dispatched) == sorted(
         [_row(superseded.id, "cancellation").pk, _row(waiting.id).pk]
