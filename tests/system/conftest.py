@@ -5,5 +5,4 @@ from tests.notifications.conftest import (  # noqa: F401
     email_url,
     mail_dir,
     process_env,
-    process_logs,
 )
