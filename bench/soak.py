@@ -94,9 +94,6 @@ def process_stop(process: subprocess.Popen, timeout: float = 30) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    # Workers a master left behind (it was killed first) are in the same session.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def instance_start(env: dict, log: Path, *, workers: int = 2) -> tuple[subprocess.Popen, str]:
