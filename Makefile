@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 APT_CHROMIUM := apt-get install -y chromium chromium-driver
 
-.PHONY: run test test-postgres test-sqlite lint check worker beat bench bench-wrk clean install lock chromium
+.PHONY: run test test-postgres test-sqlite lint check worker beat bench bench-wrk soak clean install lock chromium
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,3 +82,10 @@ lock:
 
 clean:
 	rm -rf $(VENV) .data
+
+## A soak (bench/soak.py): mixed traffic against gunicorn + a Celery worker on PostgreSQL and
+## Redis for SOAK_SECONDS (default 300), then the consistency check. Recreates SOAK_DATABASE_URL.
+SOAK_SECONDS ?= 300
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bookings_soak
+soak: $(STAMP)
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS) --database-url $(SOAK_DATABASE_URL)
