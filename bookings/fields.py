@@ -6,6 +6,7 @@ filters of a list accept and refuse exactly the same strings.
 """
 
 import json
+import re
 from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -74,7 +75,36 @@ class DateOrTimeField(AwareDateTimeField):
         return super().to_internal_value(data)
 
 
-class PrefixedIdField(serializers.CharField):
+# Control characters (Unicode's Cc: C0, DEL and C1) are invisible where a name or a reason is
+# shown, and break what it is written into: an email's headers, a calendar file, a log line.
+# A multi-line text keeps tab and line breaks. NUL never gets this far (the JSON parser).
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+CONTROL_CHARACTERS_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+
+
+class TextField(serializers.CharField):
+    """A JSON string: a number or a boolean is refused, not turned into one (DRF's CharField
+    takes ``123`` as ``"123"``), and so are control characters."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        self.multiline = multiline
+        #: The refused characters, as a regular expression's character class (also the schema's).
+        self.refused_characters = CONTROL_CHARACTERS_BUT_LINES if multiline else CONTROL_CHARACTERS
+        self.refused = re.compile(f"[{self.refused_characters}]")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.refused.search(data):
+            raise serializers.ValidationError(
+                "Control characters are not allowed"
+                + (" (tab and line breaks are)." if self.multiline else ".")
+            )
+        return super().to_internal_value(data)
+
+
+class PrefixedIdField(TextField):
     """One of our ids with a given type prefix: ``evt_`` then 26 characters of a ULID."""
 
     def __init__(self, *, prefix: str, **kwargs):
@@ -86,7 +116,7 @@ class PrefixedIdField(serializers.CharField):
         return _run(lambda text: parse_prefixed_id(text, self.prefix), value)
 
 
-class PhoneField(serializers.CharField):
+class PhoneField(TextField):
     """International: ``+`` then 7 to 15 digits; stored as ``+`` and digits. Blank: none."""
 
     def __init__(self, **kwargs):
@@ -97,7 +127,7 @@ class PhoneField(serializers.CharField):
         return _run(normalize_phone, value) if value else ""
 
 
-class TimezoneField(serializers.CharField):
+class TimezoneField(TextField):
     """An IANA time zone name. Blank: none."""
 
     def __init__(self, **kwargs):

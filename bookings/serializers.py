@@ -11,6 +11,7 @@ from .fields import (
     JSONObjectField,
     PhoneField,
     PrefixedIdField,
+    TextField,
     TimezoneField,
 )
 from .models import Booking, BookingHistory, EventType, TeamMember
@@ -252,7 +253,7 @@ class StrictSerializer(serializers.Serializer):
 
 
 class AttendeeInputSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = TextField(max_length=200)
     email = serializers.EmailField(max_length=254)
     phone = PhoneField()
     timezone = TimezoneField()
@@ -299,15 +300,25 @@ class CancelSerializer(StrictSerializer):
     cancelled_by = serializers.ChoiceField(
         choices=Booking.CancelledBy.choices, default=Booking.CancelledBy.API
     )
-    reason = serializers.CharField(
-        max_length=10_000, allow_null=True, allow_blank=True, required=False, default=None
+    reason = TextField(
+        multiline=True,
+        max_length=10_000,
+        allow_null=True,
+        allow_blank=True,
+        required=False,
+        default=None,
     )
 
 
 class RescheduleSerializer(StrictSerializer):
     requested_time = AwareDateTimeField(help_text="The new start time, with an offset.")
-    reason = serializers.CharField(
-        max_length=10_000, allow_null=True, allow_blank=True, required=False, default=None
+    reason = TextField(
+        multiline=True,
+        max_length=10_000,
+        allow_null=True,
+        allow_blank=True,
+        required=False,
+        default=None,
     )
 
 

@@ -147,7 +147,8 @@ class ApiViewSet(RateLimitedMixin, viewsets.GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if self.action not in self.query_actions:
+        # No action: a method the route does not take, answered 405 whatever its query.
+        if self.action is not None and self.action not in self.query_actions:
             query_validate(_query(request))  # takes none: any parameter is a 400, not ignored
 
 

@@ -147,3 +147,42 @@ def test_schema_describes_ids_filters_and_limits_precisely():
     assert not re.match(listing["status"]["pattern"], "SCHEDULED,")
     body = document["components"]["schemas"]["BookingCreateRequest"]["properties"]
     assert re.match(body["event_type_id"]["pattern"], new_id("evt"))
+
+
+def test_request_bodies_refuse_unknown_fields(schema_file):
+    components = schema_file["components"]["schemas"]
+    requests = [name for name in components if name.endswith("Request")]
+
+    assert "BookingCreateRequest" in requests
+    for name in requests:
+        assert components[name]["additionalProperties"] is False, name
+
+
+def test_names_and_reasons_say_control_characters_are_refused(schema_file):
+    components = schema_file["components"]["schemas"]
+
+    assert components["AttendeeInputRequest"]["properties"]["name"]["pattern"] == (
+        "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )
+    reason = components["CancelRequest"]["properties"]["reason"]
+    assert reason["oneOf"][0]["pattern"] == "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
+
+
+def test_a_returned_booking_links_to_every_operation_on_it(schema_file):
+    on_one_booking = {
+        operation["operationId"]
+        for path, item in schema_file["paths"].items()
+        if "{booking_id}" in path
+        for operation in item.values()
+    }
+    created = schema_file["paths"]["/v1/bookings"]["post"]["responses"]["201"]
+    cancelled = schema_file["paths"]["/v1/bookings/{booking_id}/cancel"]["post"]["responses"]
+
+    assert {"bookings_retrieve", "bookings_cancel", "bookings_history"} <= on_one_booking
+    assert set(created["links"]) == on_one_booking
+    assert created["links"]["bookings_cancel"] == {
+        "operationId": "bookings_cancel",
+        "parameters": {"booking_id": "$response.body#/booking/id"},
+    }
+    assert set(cancelled["200"]["links"]) == on_one_booking
+    assert "links" not in cancelled["404"]

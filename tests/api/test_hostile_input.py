@@ -1,0 +1,180 @@
+"""Hostile input the fuzzer found or was pointed at, each pinned by a plain test: a 400 (or
+405) in the envelope, and nothing changed — no booking created, the booking as it was."""
+
+import pytest
+
+from bookings.models import Booking, IdempotencyKey
+from tests.assertions import assert_error, assert_ok
+from tests.bookings.booking_state import booking_create_via_api, patch, reschedule, snapshot
+from tests.bookings.create_helpers import create_body, in_days, post_booking
+
+pytestmark = pytest.mark.django_db
+
+ADA = {"name": "Ada Lovelace", "email": "ada@example.com"}
+# One of each kind of control character: C0 (with NUL, tab and line breaks), DEL, C1.
+CONTROL = ["\x00", "\x01", "\t", "\n", "\r", "\x1b", "\x1f", "\x7f", "\x85", "\x9f"]
+NOT_STRINGS = [123, 1.5, 0, True, [], {}]
+
+
+@pytest.fixture
+def booking(api, event_type):
+    return booking_create_via_api(api, event_type, in_days(2), attendee=dict(ADA))
+
+
+def _nothing_created(before: int) -> None:
+    assert Booking.objects.count() == before
+    assert not IdempotencyKey.objects.exists()
+
+
+# --- A JSON number (or boolean, list, object) where the schema says string ----------------
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+@pytest.mark.parametrize(
+    "field", ["name", "phone", "timezone"], ids=lambda field: f"attendee.{field}"
+)
+def test_create_refuses_a_non_string_attendee_field(api, event_type, field, value):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(2), attendee={**ADA, field: value})
+
+    error = assert_error(post_booking(api, body, key="k-1"), 400, "validation_error")
+
+    assert set(error["details"]["attendee"]) == {field}
+    _nothing_created(before)
+
+
+@pytest.mark.parametrize("value", [123, 1.5, True])
+@pytest.mark.parametrize("field", ["event_type_id", "assigned_to_id"])
+def test_create_refuses_a_number_for_an_id(api, event_type, field, value):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(2), **{field: value})
+
+    error = assert_error(post_booking(api, body), 400, "validation_error")
+
+    assert set(error["details"]) == {field}
+    _nothing_created(before)
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+def test_patch_refuses_a_non_string_name_and_changes_nothing(api, booking, value):
+    before = snapshot(booking.id)
+
+    error = assert_error(
+        patch(api, booking.id, {"attendee": {"name": value}}), 400, "validation_error"
+    )
+
+    assert error["details"] == {"attendee": {"name": ["Not a valid string."]}}
+    assert snapshot(booking.id) == before
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+def test_cancel_refuses_a_non_string_reason_and_changes_nothing(api, booking, value):
+    before = snapshot(booking.id)
+
+    response = api.post(f"/v1/bookings/{booking.id}/cancel", {"reason": value}, format="json")
+
+    error = assert_error(response, 400, "validation_error", details={"reason"})
+    assert error["details"]["reason"] == ["Not a valid string."]
+    assert snapshot(booking.id) == before
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+def test_reschedule_refuses_a_non_string_reason_and_changes_nothing(api, booking, value):
+    before, count = snapshot(booking.id), Booking.objects.count()
+
+    response = reschedule(api, booking.id, in_days(3), key="k-1", reason=value)
+
+    assert_error(response, 400, "validation_error", details={"reason"})
+    assert snapshot(booking.id) == before
+    assert Booking.objects.count() == count
+
+
+# --- Control characters ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("character", CONTROL, ids=ascii)
+def test_create_refuses_control_characters_in_the_name(api, event_type, character):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(2), attendee={**ADA, "name": f"Ada{character}Lovelace"})
+
+    response = post_booking(api, body, key="k-1")
+
+    # NUL is refused by the JSON parser (PostgreSQL cannot store it); the others by the field.
+    assert_error(response, 400, "validation_error")
+    _nothing_created(before)
+
+
+@pytest.mark.parametrize("character", CONTROL, ids=ascii)
+def test_patch_refuses_control_characters_in_the_name(api, booking, character):
+    before = snapshot(booking.id)
+
+    response = patch(api, booking.id, {"attendee": {"name": f"Ada{character}"}})
+
+    assert_error(response, 400, "validation_error")
+    assert snapshot(booking.id) == before
+
+
+@pytest.mark.parametrize(
+    "character", ["\x00", "\x01", "\x0b", "\x0c", "\x1b", "\x7f", "\x85"], ids=ascii
+)
+def test_cancel_refuses_control_characters_in_the_reason(api, booking, character):
+    before = snapshot(booking.id)
+
+    response = api.post(
+        f"/v1/bookings/{booking.id}/cancel", {"reason": f"no{character}"}, format="json"
+    )
+
+    assert_error(response, 400, "validation_error")
+    assert snapshot(booking.id) == before
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x9f"], ids=ascii)
+def test_reschedule_refuses_control_characters_in_the_reason(api, booking, character):
+    before, count = snapshot(booking.id), Booking.objects.count()
+
+    response = reschedule(api, booking.id, in_days(3), reason=f"moved{character}")
+
+    assert_error(response, 400, "validation_error")
+    assert snapshot(booking.id) == before
+    assert Booking.objects.count() == count
+
+
+def test_a_reason_may_have_several_lines_and_tabs(api, booking):
+    reason = "Ill.\r\nBack next week:\tcall me."
+
+    body = assert_ok(
+        api.post(f"/v1/bookings/{booking.id}/cancel", {"reason": reason}, format="json"),
+        "booking",
+    )
+
+    assert body["booking"]["cancellation"]["reason"] == reason
+    booking.refresh_from_db()
+    assert booking.cancellation_reason == reason
+
+
+def test_a_name_may_have_any_printable_unicode(api, event_type):
+    name = "Zoë Ødegård-Ñúñez 李小龍 🙂"
+
+    body = assert_ok(
+        post_booking(api, create_body(event_type, in_days(2), attendee={**ADA, "name": name})),
+        "booking",
+        201,
+    )
+
+    assert body["booking"]["attendee"]["name"] == name
+
+
+# --- A method a route does not take -------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "trace"])
+@pytest.mark.parametrize(
+    "path", ["/v1/bookings?status=SCHEDULED", "/v1/team/members?is_active=true"]
+)
+def test_an_unknown_method_with_a_query_is_405_not_400(api, team, method, path):
+    before = Booking.objects.count()
+
+    response = api.generic(method.upper(), path)
+
+    assert_error(response, 405, "method_not_allowed")
+    assert Booking.objects.count() == before
