@@ -230,6 +230,7 @@ def _admin_session(base_url: str) -> requests.Session:
 def _outage_checks(base_url: str, admin: requests.Session, unseen_secret: str) -> None:
     """What the rest of the service says while the database is down."""
     started = time.monotonic()
+    assert requests.get(f"{base_url}/healthz", timeout=30).status_code == 200  # no I/O: alive
     ready = requests.get(f"{base_url}/readyz", timeout=30)
     assert ready.status_code == 503, ready.text
     assert ready.json()["error"]["code"] == "not_ready"
@@ -457,8 +458,8 @@ def _restart_while_idle(cluster, load: Load, database_url: str) -> None:
     def sessions() -> int:
         with psycopg.connect(database_url) as conn:
             return conn.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
             ).fetchone()[0]
 
     def requests_in_parallel(count: int) -> list[Outcome]:
