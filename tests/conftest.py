@@ -15,6 +15,7 @@ from bookings.models import ApiKey
 from bookings.services import api_key_create
 
 from .factories import EventTypeFactory, TeamFactory, TeamMemberFactory
+from .live_postgres import private_postgres  # noqa: F401 (a fixture: a cluster a test may stop)
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 

@@ -32,6 +32,7 @@ OURS = (
     "API_RATE_LIMIT",
     "DATABASE_CONN_MAX_AGE",
     "EMAIL_RELAY_GRACE_SECONDS",
+    "DATABASE_CONNECT_TIMEOUT",
     "DJANGO_SETTINGS_MODULE",
 )
 
@@ -66,6 +67,11 @@ START_UPS = {
         "test",
         {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "DATABASE_CONN_MAX_AGE": "-1"},
         "DATABASE_CONN_MAX_AGE",
+    ),
+    "connect-timeout-below-libpq-minimum": (
+        "test",
+        {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "DATABASE_CONNECT_TIMEOUT": "1"},
+        "DATABASE_CONNECT_TIMEOUT",
     ),
     "production-no-secret": (
         "production",

@@ -5,12 +5,13 @@ Every error the service returns — DRF's, Django's 404/500, our own — has the
 """
 
 import logging
+import sys
 from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -45,10 +46,56 @@ class ServiceBusy(ApiError):
     default_detail = "The service is busy; retry shortly."
 
 
+class DatabaseUnavailable(ServiceBusy):
+    default_detail = "The database is unavailable; retry shortly."
+
+
 class RateLimited(ApiError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "rate_limited"
     default_detail = "Too many requests."
+
+
+# Seconds a client should wait after 503 because the database cannot be reached. A restart or
+# a failover takes seconds: retrying sooner only adds refused connections (and, when the host
+# does not answer at all, each attempt holds a worker for DATABASE_CONNECT_TIMEOUT).
+DATABASE_UNAVAILABLE_RETRY_AFTER = 5
+# Seconds after 503 because the database is busy (a lock held too long): it clears quickly.
+DATABASE_BUSY_RETRY_AFTER = 1
+
+# SQLSTATEs that mean "no server to talk to": class 08 (connection exception), an
+# administrator's or a crash's shutdown (57P01, 57P02), "the database system is starting up /
+# shutting down" (57P03).
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_database_unreachable(exc: BaseException | None) -> bool:
+    """True for a database that cannot be reached or went away mid-request: connection
+    refused or timed out, the server closed the connection, shut down or is restarting, or a
+    connection already closed was used. psycopg raises these without an SQLSTATE (the error
+    is the client's, not the server's) or with one of ``_UNREACHABLE_SQLSTATES``."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if not hasattr(cause, "sqlstate"):
+        return False  # not psycopg: SQLite's OperationalErrors are local (locked, busy)
+    return cause.sqlstate is None or cause.sqlstate.startswith(_UNREACHABLE_SQLSTATES)
+
+
+def database_error(exc: OperationalError | InterfaceError) -> ServiceBusy:
+    """What to answer when the database failed a request: 503 ``service_unavailable`` with
+    ``Retry-After``, never a 500. Either it cannot be reached (the connection is then
+    discarded at the end of the request and the next one connects afresh), or it is there but
+    refused this once: a lock held too long (PostgreSQL's lock_timeout, SQLite's busy
+    timeout), a deadlock or serialization failure it broke, too many clients."""
+    if is_database_unreachable(exc):
+        # One line per request, no trace: an outage would otherwise flood the log.
+        logger.warning("Database unreachable: %s", " ".join(str(exc).split()))
+        return DatabaseUnavailable(headers={"Retry-After": str(DATABASE_UNAVAILABLE_RETRY_AFTER)})
+    logger.warning("Database busy: %s", exc, exc_info=True)
+    return ServiceBusy(headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER)})
 
 
 # The apps' own error classes → HTTP status. An app registers its classes when it is ready
@@ -133,13 +180,8 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    elif isinstance(exc, OperationalError):
-        # The DB-API's error for "the database could not do it now": a lock held too long
-        # (PostgreSQL's lock_timeout, SQLite's busy timeout), a deadlock or serialization
-        # failure it broke, a lost connection, too many clients. Not the client's fault, and
-        # worth a retry; never a 500.
-        logger.warning("Database unavailable: %s", exc, exc_info=True)
-        exc = ServiceBusy(headers={"Retry-After": "1"})
+    elif isinstance(exc, OperationalError | InterfaceError):
+        exc = database_error(exc)
 
     if not isinstance(exc, exceptions.APIException):
         # Unexpected: logged with its trace, answered without it.
@@ -200,8 +242,33 @@ def handler404(request, exception=None):
     return django_error_response(404)
 
 
+# Outside the API (the admin), a database outage is a plain page: no trace, no JSON.
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><title>503 Service Unavailable</title>"
+    "<h1>Service unavailable</h1><p>{message} Try again in a few seconds.</p>"
+)
+
+
 def handler500(request):
-    return django_error_response(500)
+    """Django's answer to an exception no view handled (raised in a middleware, a plain
+    Django view, the admin; called inside the ``except``, so the exception is at hand). A
+    database that failed is a 503 with ``Retry-After`` (the envelope under /v1, a plain page
+    elsewhere), as in the API's own handler; anything else a 500 without a trace."""
+    exc = sys.exc_info()[1]
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return django_error_response(500)
+    busy = database_error(exc)
+    if is_api_path(request.path_info):
+        response = error_response(busy.status_code, busy.default_code, str(busy.detail))
+    else:
+        response = HttpResponse(
+            _UNAVAILABLE_PAGE.format(message=busy.detail),
+            status=busy.status_code,
+            content_type="text/html; charset=utf-8",
+        )
+    for name, value in busy.headers.items():
+        response[name] = value
+    return response
 
 
 def handler400(request, exception=None):

@@ -115,6 +115,10 @@ else:
     # gives up after this long instead of piling up.
     _lock_timeout_ms = env_int("DATABASE_LOCK_TIMEOUT_MS", 5000, minimum=0)
     _database.setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={_lock_timeout_ms}"
+    # A database host that does not answer (down, unreachable, its port filtered) costs a
+    # request this many seconds, then 503, instead of holding a worker until gunicorn's 30 s
+    # timeout kills it. A refused connection (the server stopped, the host up) fails at once.
+    _database["OPTIONS"]["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=2)
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -15,6 +15,40 @@ class BoomApi(ApiView):
         raise RuntimeError(LEAK)
 
 
+def database_down_error(kind: str):
+    """The error Django raises when the database cannot be reached (``kind``): a connection
+    refused or timed out (psycopg gives no SQLSTATE), a server shutting down or starting up,
+    a connection lost, a connection already closed."""
+    import psycopg
+    import psycopg.errors
+    from django.db import InterfaceError, OperationalError
+
+    if kind == "closed":
+        return InterfaceError("connection already closed")
+    cause = {
+        "refused": psycopg.OperationalError("connection failed: Connection refused"),
+        "57P01": psycopg.errors.AdminShutdown("terminating connection"),
+        "57P02": psycopg.errors.CrashShutdown("terminating connection"),
+        "57P03": psycopg.errors.CannotConnectNow("the database system is starting up"),
+        "08006": psycopg.errors.ConnectionFailure("connection failure"),
+    }[kind]
+    error = OperationalError(str(cause))
+    error.__cause__ = cause
+    return error
+
+
+class DatabaseDownApi(ApiView):
+    """An API view whose database went away."""
+
+    def get(self, request, kind: str):
+        raise database_down_error(kind)
+
+
+def database_down_view(request, kind: str):
+    """A plain Django view (under /v1 or not, as the admin) whose database went away."""
+    raise database_down_error(kind)
+
+
 class ContentionApi(ApiView):
     """An API view the database refused: a deadlock, a lock timeout, too many clients."""
 
@@ -27,7 +61,6 @@ class ContentionApi(ApiView):
             "55P03": psycopg.errors.LockNotAvailable,
             "40001": psycopg.errors.SerializationFailure,
             "53300": psycopg.errors.TooManyConnections,
-            "57P01": psycopg.errors.AdminShutdown,
         }[sqlstate]("refused")
         raise OperationalError("refused") from cause
 
@@ -41,6 +74,9 @@ urlpatterns = [
     path("test/boom-api", BoomApi.as_view()),
     path("test/boom-django", boom_view),
     path("test/contention/<str:sqlstate>", ContentionApi.as_view()),
+    path("test/database-down-api/<str:kind>", DatabaseDownApi.as_view()),
+    path("v1/test/database-down/<str:kind>", database_down_view),
+    path("test/database-down/<str:kind>", database_down_view),
     *project_urlpatterns,
 ]
 
