@@ -1,8 +1,9 @@
 """A list action posted with a selection that names no possible row: a message, never a 500.
 
 Django's admin filters ``pk__in=<the posted _selected_action values>`` as they come: a value
-that is not a valid primary key ("abc" for an integer id) raises while the query is built, and
-a NUL character is refused by PostgreSQL when it runs; either was a 500. Only a forged POST
+that is not a valid primary key ("abc" for an integer id) raises while the query is built, a
+NUL character is refused by PostgreSQL and a number past 64 bits by SQLite when it runs; each
+was a 500. Only a forged POST
 sends such a value (the checkboxes hold real ids), so it gets the admin's own answer to a bad
 selection: a message on the list, and nothing changed.
 """
@@ -25,7 +26,10 @@ class SelectionCheckedAdmin(admin.ModelAdmin):
             for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
                 if "\x00" in value:
                     raise ValidationError("NUL")
-                pk.to_python(value)
+                number = pk.to_python(value)
+                # Past a 64-bit integer SQLite raises OverflowError (PostgreSQL finds no row).
+                if isinstance(number, int) and not -(2**63) <= number < 2**63:
+                    raise ValidationError("out of range")
         except ValidationError:
             self.message_user(request, NOT_IDS, messages.ERROR)
             return None  # the admin then redirects back to the list, which shows the message
