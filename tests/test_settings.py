@@ -32,6 +32,9 @@ OURS = (
     "API_RATE_LIMIT",
     "DATABASE_CONN_MAX_AGE",
     "DJANGO_SETTINGS_MODULE",
+    "EMAIL_TIMEOUT_SECONDS",
+    "EMAIL_SEND_LEASE_SECONDS",
+    "EMAIL_RELAY_GRACE_SECONDS",
 )
 
 PRODUCTION = {
@@ -64,6 +67,20 @@ START_UPS = {
         "test",
         {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "DATABASE_CONN_MAX_AGE": "-1"},
         "DATABASE_CONN_MAX_AGE",
+    ),
+    "email-timeout-zero": ("test", {"EMAIL_TIMEOUT_SECONDS": "0"}, "EMAIL_TIMEOUT_SECONDS"),
+    "email-timeout-float": ("test", {"EMAIL_TIMEOUT_SECONDS": "1.5"}, "EMAIL_TIMEOUT_SECONDS"),
+    "email-lease-abc": ("test", {"EMAIL_SEND_LEASE_SECONDS": "5m"}, "EMAIL_SEND_LEASE_SECONDS"),
+    # A lease a send can outlast would hand a live send to a second worker.
+    "email-lease-under-the-timeouts": (
+        "test",
+        {"EMAIL_TIMEOUT_SECONDS": "10", "EMAIL_SEND_LEASE_SECONDS": "80"},
+        "EMAIL_SEND_LEASE_SECONDS",
+    ),
+    "email-grace-negative": (
+        "test",
+        {"EMAIL_RELAY_GRACE_SECONDS": "-1"},
+        "EMAIL_RELAY_GRACE_SECONDS",
     ),
     "production-no-secret": (
         "production",
@@ -109,13 +126,13 @@ START_UPS = {
 }
 
 
-def _start(module: str, environment: dict) -> subprocess.CompletedProcess:
+def _start(module: str, environment: dict, probe: str = PROBE) -> subprocess.CompletedProcess:
     child_env = {k: v for k, v in os.environ.items() if k not in OURS}
     child_env.update(environment)
     child_env["DJANGO_SETTINGS_MODULE"] = f"bookings_project.settings.{module}"
     child_env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT,
         env=child_env,
         capture_output=True,
@@ -173,6 +190,33 @@ def test_production_starts_with_every_required_variable(start_ups):
     assert database == "django.db.backends.postgresql"
     assert cache == "django.core.cache.backends.redis.RedisCache"
     assert email == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_the_outbox_timings_default_to_production_values():
+    from django.conf import settings
+
+    from notifications.services import LEASE, RELAY_GRACE
+
+    assert settings.EMAIL_TIMEOUT == 10
+    assert (LEASE.total_seconds(), RELAY_GRACE.total_seconds()) == (300, 60)
+
+
+def test_the_outbox_timings_are_read_from_the_environment():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from notifications.services import LEASE, RELAY_GRACE; "
+        "print(s.EMAIL_TIMEOUT, LEASE.total_seconds(), RELAY_GRACE.total_seconds())"
+    )
+    environment = {
+        "EMAIL_TIMEOUT_SECONDS": "1",
+        "EMAIL_SEND_LEASE_SECONDS": "9",
+        "EMAIL_RELAY_GRACE_SECONDS": "0",
+    }
+
+    result = _start("test", environment, probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "9.0", "0.0"]
 
 
 # --- The helpers, directly ---------------------------------------------------------------------
