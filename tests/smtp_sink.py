@@ -87,6 +87,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def faulted(self, verb: str) -> bool:
         fault = self.server.sink.fault
+        self.server.sink.local.client = self.client_address
         outcome = fault(verb) if fault else None
         if outcome is None:
             return False
@@ -195,6 +196,8 @@ class SmtpSink:
     fault: Callable[[str], tuple[int, str] | str | None] | None = None
     _messages: list[Received] = field(default_factory=list, repr=False)
     ended: int = 0  # conversations over (whatever their outcome): a test can wait for one
+    # In a fault: ``sink.local.client``, the (host, port) of the client it is answering.
+    local: threading.local = field(default_factory=threading.local, repr=False)
     _arrived: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _server: _Server | None = field(default=None, repr=False)
 

@@ -9,7 +9,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -266,32 +265,25 @@ def test_a_lost_reply_after_the_server_took_it_is_the_one_duplicate_same_message
     assert first.message_id == second.message_id == outbox_message_id(row)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_sent_is_recorded_before_quit_and_a_failing_quit_changes_nothing(smtp, booking):
-    statuses_at_quit = []
+def test_sent_is_recorded_before_quit_and_a_failing_quit_changes_nothing(
+    smtp, booking, dispatched, monkeypatch
+):
+    from django.core.mail.backends.smtp import EmailBackend
 
-    def at_quit(verb):
-        if verb == "QUIT":  # the sink's thread, its own connection: sees only what is committed
-            try:
-                statuses_at_quit.append(EmailOutbox.objects.get(booking=booking).status)
-            finally:
-                connections.close_all()
-            return DROP
-        return None
+    row = _queue(booking)
+    statuses_at_close = []
+    close = EmailBackend.close
 
-    smtp.fault = at_quit
-    row = EmailOutbox.objects.create(
-        booking=booking,
-        kind="confirmation",
-        event_key=f"{booking.id}:created",
-        to_email=booking.attendee_email,
-        next_attempt_at=timezone.now(),
-    )
+    def recording_close(self):  # the QUIT: by then the row must already say SENT
+        statuses_at_close.append(EmailOutbox.objects.get(pk=row.pk).status)
+        close(self)
+
+    monkeypatch.setattr(EmailBackend, "close", recording_close)
+    smtp.fault = lambda verb: DROP if verb == "QUIT" else None
 
     assert email_send(outbox_id=row.pk) is True
 
-    wait_until(lambda: statuses_at_quit, what="the QUIT")
-    assert statuses_at_quit == [EmailOutbox.Status.SENT]
+    assert statuses_at_close == [EmailOutbox.Status.SENT]
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == (EmailOutbox.Status.SENT, 1, "")
     assert len(smtp.messages) == 1
