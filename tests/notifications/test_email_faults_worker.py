@@ -199,9 +199,9 @@ def _ready(worker):
 HELD = {
     "RCPT": "before DATA",
     "DATA": "before DATA",
-    ".": "during DATA (the whole message sent, not yet taken)",
+    ".": "during DATA: the whole message sent, not yet taken",
     "QUEUED": "after the sink took it, before its 250 reached the worker",
-    "QUIT": "after the worker recorded SENT (at QUIT)",
+    "QUIT": "after the worker recorded SENT, at QUIT",
 }
 
 
@@ -296,8 +296,8 @@ def test_a_worker_killed_mid_send_the_email_still_goes_out_duplicates_counted(
 
     print(f"\n{len(rounds)} rounds, relayed {relayed}; outcomes (stage, kill, copies):")
     for (stage, when, count), times in sorted(outcomes.items()):
-        label = f"{stage} ({HELD[stage]})" if stage in HELD else "timed (a random moment)"
-        print(f"  {times:2} x {label:68} kill {when:38} -> {count} copies")
+        label = f"{stage}: {HELD[stage]}" if stage in HELD else "timed: a random moment"
+        print(f"  {times:2} x {label:66} kill {when:24} -> {count} copies")
     duplicates = sum(1 for row, _ in rounds if copies[outbox_message_id(row)] == 2)
     print(f"  duplicates: {duplicates} of {len(rounds)}")
     assert len(sink.messages) == len(rounds) + duplicates
