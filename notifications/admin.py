@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.utils.text import Truncator
 
-from bookings.admin import EstimatedCountPaginator, admin_change_link
+from bookings.admin import EstimatedCountPaginator, SelectionCheckedAdmin, admin_change_link
 from bookings.models import Booking
 
 from .models import EmailOutbox
@@ -11,7 +11,7 @@ from .services import email_resend
 
 
 @admin.register(EmailOutbox)
-class EmailOutboxAdmin(admin.ModelAdmin):
+class EmailOutboxAdmin(SelectionCheckedAdmin):
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the whole table
     list_display = [
         "id",

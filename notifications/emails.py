@@ -38,6 +38,30 @@ def booking_ics(booking, *, cancel: bool, sequence: int, tentative: bool = False
     return calendar.to_ical()
 
 
+def _escaped(ch: str) -> str:
+    return "".join(f"={byte:02X}" for byte in ch.encode())
+
+
+def outbox_message_id(row: EmailOutbox) -> str:
+    """The Message-ID of the row's email: the same on every attempt and resend, one per event.
+
+    Made from the row's ``event_key`` (unique; it holds the booking's id, a ULID), so it stays
+    unique across databases and their restarts, which an outbox id would not: a mailbox that
+    drops a repeated Message-ID would otherwise drop a new email that reused an old id. ``:``
+    becomes ``.``; any other character than letters, digits, ``_`` and ``-``, its UTF-8 bytes
+    as ``=XX``. The domain is the sender's (``DEFAULT_FROM_EMAIL``).
+    """
+    local = ".".join(
+        "".join(
+            ch if ch.isascii() and (ch.isalnum() or ch in "_-") else _escaped(ch) for ch in part
+        )
+        or "="
+        for part in row.event_key.split(":")
+    )
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"<{local}@{domain}>"
+
+
 def booking_email_build(row: EmailOutbox) -> EmailMultiAlternatives:
     booking = row.booking
     cancel = row.kind == EmailOutbox.Kind.CANCELLATION
@@ -47,7 +71,7 @@ def booking_email_build(row: EmailOutbox) -> EmailMultiAlternatives:
         body=render_to_string(f"notifications/{row.kind}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[row.to_email],
-        headers={"X-Booking-Id": booking.id},
+        headers={"X-Booking-Id": booking.id, "Message-ID": outbox_message_id(row)},
     )
     message.attach_alternative(
         render_to_string(f"notifications/{row.kind}.html", context), "text/html"

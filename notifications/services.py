@@ -1,12 +1,16 @@
 """The email outbox: queue in the caller's transaction, send from a task, relay what was lost."""
 
+import contextlib
 import functools
 import logging
+import random
+import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -19,7 +23,42 @@ from .models import EmailOutbox
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-LEASE = timedelta(minutes=5)  # how long a worker owns a row it is sending
+# How long a worker owns a row it is sending; a worker killed mid-send leaves the row to the
+# relay once this has passed (EMAIL_SEND_LEASE_SECONDS, 5 minutes by default).
+LEASE = timedelta(seconds=settings.EMAIL_SEND_LEASE_SECONDS)
+RETRY_BASE_SECONDS = 30  # the back-off after the first failure; it doubles after each one
+# The jitter's source: a module attribute, so a test can put a predictable one in its place.
+retry_random = random.Random()  # spreads retries; not a secret
+
+
+def email_retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta:
+    """The wait after failed attempt ``attempt`` (1, 2, …): exponential, with "equal jitter".
+
+    The step is 30 s · 2^(attempt - 1); the wait is half of it plus a random part of the other
+    half, so within [step / 2, step]. Rows that failed together (the mail server was down for
+    everyone) spread out instead of coming back in one burst, and a wait is never shorter than
+    the previous attempt's longest: the back-off still grows.
+    """
+    step = RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    return timedelta(seconds=step / 2 + (rng or retry_random).uniform(0, step / 2))
+
+
+def smtp_refusal_is_permanent(exc: BaseException) -> bool:
+    """Whether the mail server refused this message for good: a 5xx to MAIL, RCPT or DATA.
+
+    Retrying a 550 "no such user" five more times over a quarter of an hour only delays the
+    moment staff see it. A 4xx (greylisting, a full queue), a refused or dropped connection,
+    a timeout or a 5xx outside the message's own commands (the greeting, authentication: the
+    server or our settings, not this message) may pass, and are retried.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
 # After a publish fails, how long a process leaves the broker alone (its rows wait for the
 # relay): 1 s, doubling while it stays down, at most 30 s. A broker that hangs rather than
 # refuses costs the one request that tries it two 2 s socket timeouts.
@@ -109,7 +148,13 @@ def email_dispatch(*, outbox_id: int) -> None:
 
 
 def email_send(*, outbox_id: int) -> bool:
-    """Send one queued email, at most once. Returns True when this call sent it.
+    """Send one queued email. Returns True when this call sent it.
+
+    At least once, never twice on purpose: one worker at a time owns the row (the claim and
+    its lease), and the row is recorded sent as soon as the server has taken the message (its
+    250 to the end of DATA), before the connection is even closed. Only a worker killed, or
+    a connection lost, between the server taking the message and that record sends it again,
+    with the same Message-ID (``emails.outbox_message_id``).
 
     One clock reading: the claim's time is also the failure's back-off base and ``sent_at``.
     """
@@ -121,23 +166,45 @@ def email_send(*, outbox_id: int) -> bool:
     if not claimed:
         return False
     row = EmailOutbox.objects.select_related("booking", "booking__event_type").get(pk=outbox_id)
+    connection = get_connection()
     try:
-        booking_email_build(row).send()
+        message = booking_email_build(row)
+        connection.open()
+        # The connection is ours (opened above): send_messages leaves it open, so the record
+        # below comes straight after the server's reply, not after QUIT.
+        if connection.send_messages([message]) != 1:
+            raise smtplib.SMTPException("the email backend sent nothing")
     except Exception as exc:
-        failed = row.attempts >= MAX_ATTEMPTS
-        # Only while still pending: a row superseded meanwhile stays superseded.
-        EmailOutbox.objects.filter(pk=row.pk, status=EmailOutbox.Status.PENDING).update(
-            status=EmailOutbox.Status.FAILED if failed else EmailOutbox.Status.PENDING,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            next_attempt_at=now + timedelta(seconds=30 * 2 ** (row.attempts - 1)),
-        )
-        logger.warning("Email %s failed (attempt %s)", row.pk, row.attempts, exc_info=True)
-        return False
+        with contextlib.suppress(Exception):
+            connection.close()
+        return _email_send_failed(row, exc, now)
     EmailOutbox.objects.filter(pk=row.pk).update(
         status=EmailOutbox.Status.SENT, sent_at=now, last_error=""
     )
+    with contextlib.suppress(Exception):  # the message is the server's now: QUIT is courtesy
+        connection.close()
     logger.info("Sent email %s (%s) to booking %s", row.pk, row.kind, row.booking_id)
     return True
+
+
+def _email_send_failed(row: EmailOutbox, exc: Exception, now: datetime) -> bool:
+    """Record a failed attempt: retry after the back-off, or give up (FAILED, for staff)."""
+    permanent = smtp_refusal_is_permanent(exc)
+    failed = permanent or row.attempts >= MAX_ATTEMPTS
+    # Only while still pending: a row superseded meanwhile stays superseded.
+    EmailOutbox.objects.filter(pk=row.pk, status=EmailOutbox.Status.PENDING).update(
+        status=EmailOutbox.Status.FAILED if failed else EmailOutbox.Status.PENDING,
+        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        next_attempt_at=now + email_retry_delay(row.attempts),
+    )
+    logger.warning(
+        "Email %s failed (attempt %s%s)",
+        row.pk,
+        row.attempts,
+        ", refused for good" if permanent else ", giving up" if failed else "",
+        exc_info=True,
+    )
+    return False
 
 
 def email_relay(*, limit: int = 500) -> int:

@@ -10,22 +10,35 @@ RCPT TO, DATA, RSET, NOOP, QUIT; no TLS, no AUTH. Each accepted message is recor
 envelope and its raw bytes (dot-stuffing undone, CRLF line ends kept).
 
 Faults, for tests of a failing mail server: ``sink.fault`` is called with each command's verb
-(``"MAIL"``, ``"RCPT"``, ``"DATA"`` — and ``"."`` for the end of the data) before the sink
-answers it; returning ``(code, text)`` sends that reply instead (a 4xx/5xx refuses the
-command or the message, which is then not recorded), returning ``DROP`` closes the
-connection without a reply, returning None carries on normally.
+(``"MAIL"``, ``"RCPT"``, ``"DATA"``, ``"QUIT"`` — and ``"."`` for the end of the data) before
+the sink answers it; returning ``(code, text)`` sends that reply instead (a 4xx/5xx refuses
+the command or the message, which is then not recorded), returning ``DROP`` closes the
+connection without a reply, returning None carries on normally. It is also called with
+``"CONNECT"`` before the greeting, where ``HANG`` makes a server that accepts the connection
+and then never says a word (until the client leaves), and with ``"QUEUED"`` once a message is
+recorded, before its 250 (``DROP`` there: the server has the message, the client never hears
+so). A fault may block, to hold the conversation at that point.
+
+When the sink records a message: at the end of the data, once ``fault(".")`` lets it, and
+only if the client is still connected then (a client gone before that point is a message the
+server never took, as a server that has not yet queued it). ``Received.at`` is that moment
+(``time.monotonic()``).
 """
 
 import contextlib
 import email
 import email.policy
+import select
+import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 DROP = "drop"
+HANG = "hang"
 
 
 @dataclass(frozen=True)
@@ -35,10 +48,15 @@ class Received:
     mail_from: str
     rcpt_to: tuple[str, ...]
     data: bytes
+    at: float = 0.0  # time.monotonic() when the sink took it
 
     @property
     def message(self) -> EmailMessage:
         return email.message_from_bytes(self.data, policy=email.policy.default)
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"] or "")
 
     @property
     def subject(self) -> str:
@@ -69,19 +87,39 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def faulted(self, verb: str) -> bool:
         fault = self.server.sink.fault
+        self.server.sink.local.client = self.client_address
         outcome = fault(verb) if fault else None
         if outcome is None:
             return False
         if outcome == DROP:
             raise ConnectionAbortedError(verb)
+        if outcome == HANG:
+            while self.rfile.readline():  # read and never answer, until the client leaves
+                pass
+            raise ConnectionAbortedError(verb)
         self.reply(*outcome)
         return True
 
+    def client_gone(self) -> bool:
+        """Whether the client has closed (or reset) the connection: nothing left to read."""
+        sock = self.connection
+        if not select.select([sock], [], [], 0)[0]:
+            return False  # nothing to read: it is waiting for our reply
+        try:
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def handle(self) -> None:
-        with contextlib.suppress(OSError):  # a client gone, or silent too long
-            self.converse()
+        try:
+            with contextlib.suppress(OSError):  # a client gone, or silent too long
+                self.converse()
+        finally:
+            self.server.sink.conversation_ended()
 
     def converse(self) -> None:
+        if self.faulted("CONNECT"):
+            return
         self.reply(220, "sink ESMTP")
         mail_from, rcpt_to = None, []
         while True:
@@ -101,7 +139,8 @@ class _Handler(socketserver.StreamRequestHandler):
                     mail_from, rcpt_to = None, []
                 self.reply(250, "OK")
             elif verb == "QUIT":
-                self.reply(221, "Bye")
+                if not self.faulted(verb):
+                    self.reply(221, "Bye")
                 return
             elif verb == "MAIL":
                 if not self.faulted(verb):
@@ -120,8 +159,12 @@ class _Handler(socketserver.StreamRequestHandler):
                     self.reply(354, "End data with <CR><LF>.<CR><LF>")
                     data = self.read_data()
                     if not self.faulted("."):
-                        self.server.sink.record(Received(mail_from, tuple(rcpt_to), data))
-                        self.reply(250, "OK: queued")
+                        if self.client_gone():
+                            return
+                        received = Received(mail_from, tuple(rcpt_to), data, time.monotonic())
+                        self.server.sink.record(received)
+                        if not self.faulted("QUEUED"):
+                            self.reply(250, "OK: queued")
                     mail_from, rcpt_to = None, []
             else:
                 self.reply(502, "Command not implemented")
@@ -152,6 +195,9 @@ class SmtpSink:
     port: int = 0  # 0: a free port, chosen at start()
     fault: Callable[[str], tuple[int, str] | str | None] | None = None
     _messages: list[Received] = field(default_factory=list, repr=False)
+    ended: int = 0  # conversations over (whatever their outcome): a test can wait for one
+    # In a fault: ``sink.local.client``, the (host, port) of the client it is answering.
+    local: threading.local = field(default_factory=threading.local, repr=False)
     _arrived: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _server: _Server | None = field(default=None, repr=False)
 
@@ -182,6 +228,10 @@ class SmtpSink:
         with self._arrived:
             self._messages.append(received)
             self._arrived.notify_all()
+
+    def conversation_ended(self) -> None:
+        with self._arrived:
+            self.ended += 1
 
     @property
     def messages(self) -> list[Received]:

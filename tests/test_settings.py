@@ -34,6 +34,8 @@ OURS = (
     "EMAIL_RELAY_GRACE_SECONDS",
     "DATABASE_CONNECT_TIMEOUT",
     "DJANGO_SETTINGS_MODULE",
+    "EMAIL_TIMEOUT_SECONDS",
+    "EMAIL_SEND_LEASE_SECONDS",
 )
 
 PRODUCTION = {
@@ -72,6 +74,20 @@ START_UPS = {
         "test",
         {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "DATABASE_CONNECT_TIMEOUT": "1"},
         "DATABASE_CONNECT_TIMEOUT",
+    ),
+    "email-timeout-zero": ("test", {"EMAIL_TIMEOUT_SECONDS": "0"}, "EMAIL_TIMEOUT_SECONDS"),
+    "email-timeout-float": ("test", {"EMAIL_TIMEOUT_SECONDS": "1.5"}, "EMAIL_TIMEOUT_SECONDS"),
+    "email-lease-abc": ("test", {"EMAIL_SEND_LEASE_SECONDS": "5m"}, "EMAIL_SEND_LEASE_SECONDS"),
+    # A lease a send can outlast would hand a live send to a second worker.
+    "email-lease-under-the-timeouts": (
+        "test",
+        {"EMAIL_TIMEOUT_SECONDS": "10", "EMAIL_SEND_LEASE_SECONDS": "80"},
+        "EMAIL_SEND_LEASE_SECONDS",
+    ),
+    "email-grace-negative": (
+        "test",
+        {"EMAIL_RELAY_GRACE_SECONDS": "-1"},
+        "EMAIL_RELAY_GRACE_SECONDS",
     ),
     "production-no-secret": (
         "production",
@@ -123,13 +139,13 @@ START_UPS = {
 }
 
 
-def _start(module: str, environment: dict) -> subprocess.CompletedProcess:
+def _start(module: str, environment: dict, probe: str = PROBE) -> subprocess.CompletedProcess:
     child_env = {k: v for k, v in os.environ.items() if k not in OURS}
     child_env.update(environment)
     child_env["DJANGO_SETTINGS_MODULE"] = f"bookings_project.settings.{module}"
     child_env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT,
         env=child_env,
         capture_output=True,
@@ -204,6 +220,33 @@ def test_make_run_with_a_redis_broker_counts_in_that_redis_too(start_ups):
     assert result.returncode == 0, result.stderr
     *_, cache, _, _, _ = result.stdout.strip().split("|")
     assert cache == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_the_outbox_timings_default_to_production_values():
+    from django.conf import settings
+
+    from notifications.services import LEASE, relay_grace
+
+    assert settings.EMAIL_TIMEOUT == 10
+    assert (LEASE.total_seconds(), relay_grace().total_seconds()) == (300, 60)
+
+
+def test_the_outbox_timings_are_read_from_the_environment():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from notifications.services import LEASE, relay_grace; "
+        "print(s.EMAIL_TIMEOUT, LEASE.total_seconds(), relay_grace().total_seconds())"
+    )
+    environment = {
+        "EMAIL_TIMEOUT_SECONDS": "1",
+        "EMAIL_SEND_LEASE_SECONDS": "9",
+        "EMAIL_RELAY_GRACE_SECONDS": "0",
+    }
+
+    result = _start("test", environment, probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "9.0", "0.0"]
 
 
 # --- The helpers, directly ---------------------------------------------------------------------

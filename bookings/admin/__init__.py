@@ -2,13 +2,16 @@
 
 One module per area: ``setup`` (teams, keys, members, event types), ``booking`` (bookings,
 their history and actions), ``idempotency`` (the stored replies, read-only);
-``EstimatedCountPaginator`` keeps big lists from counting rows.
+``EstimatedCountPaginator`` keeps big lists from counting rows; ``SelectionCheckedAdmin``
+(the base of every admin here, Django's users and groups included) answers a forged action
+selection with a message.
 """
 
 from .booking import BookingAdmin
 from .idempotency import IdempotencyKeyAdmin
 from .links import admin_change_link
 from .paginator import EstimatedCountPaginator
+from .selection import SelectionCheckedAdmin
 from .setup import ApiKeyAdmin, EventTypeAdmin, TeamAdmin, TeamMemberAdmin
 
 __all__ = [
@@ -17,6 +20,7 @@ __all__ = [
     "EstimatedCountPaginator",
     "EventTypeAdmin",
     "IdempotencyKeyAdmin",
+    "SelectionCheckedAdmin",
     "TeamAdmin",
     "TeamMemberAdmin",
     "admin_change_link",

@@ -37,6 +37,7 @@ from .booking_forms import (
 )
 from .links import admin_change_link
 from .paginator import EstimatedCountPaginator
+from .selection import SelectionCheckedAdmin
 
 FILTER_PARAMETERS = frozenset(
     {
@@ -118,7 +119,7 @@ class BookingEmailInline(_FollowsBookingPermission, admin.TabularInline):
 
 
 @admin.register(Booking)
-class BookingAdmin(BookingBulkActionsMixin, admin.ModelAdmin):
+class BookingAdmin(BookingBulkActionsMixin, SelectionCheckedAdmin):
     form = BookingAttendeeForm
     list_display = ["id", "status_badge", "start_utc", "attendee", "event_type", "host", "team"]
     list_filter = [StatusFilter, TeamFilter, EventTypeFilter, HostFilter, StartDateFilter]

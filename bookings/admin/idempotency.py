@@ -7,6 +7,7 @@ from django.utils.text import Truncator
 from ..models import Booking, IdempotencyKey
 from .links import admin_change_link
 from .paginator import EstimatedCountPaginator
+from .selection import SelectionCheckedAdmin
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -26,7 +27,7 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(SelectionCheckedAdmin):
     """Read-only: a row is written with the booking it produced and removed by the purge."""
 
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the whole table

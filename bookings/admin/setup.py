@@ -9,10 +9,11 @@ from django.utils.safestring import mark_safe
 from ..auth import ALL_SCOPES
 from ..models import ApiKey, EventType, EventTypeHost, Team, TeamMember
 from ..services import api_key_create, api_key_revoke
+from .selection import SelectionCheckedAdmin
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(SelectionCheckedAdmin):
     list_display = ["name", "slug", "id", "created_at"]
     search_fields = ["name", "slug", "id"]
     readonly_fields = ["id", "created_at"]
@@ -46,7 +47,7 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(SelectionCheckedAdmin):
     list_display = [
         "prefix",
         "name",
@@ -121,7 +122,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(TeamMember)
-class TeamMemberAdmin(admin.ModelAdmin):
+class TeamMemberAdmin(SelectionCheckedAdmin):
     list_display = ["name", "email", "team", "timezone", "is_active", "id"]
     list_filter = ["is_active"]
     list_select_related = ["team"]
@@ -162,7 +163,7 @@ class EventTypeHostInline(admin.TabularInline):
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin):
+class EventTypeAdmin(SelectionCheckedAdmin):
     list_display = ["name", "slug", "team", "duration", "scheduling_type", "is_active", "id"]
     list_filter = ["scheduling_type", "is_active", "requires_confirmation"]
     list_select_related = ["team"]

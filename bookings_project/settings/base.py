@@ -9,6 +9,8 @@ to PostgreSQL, Redis and SMTP.
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .env import (
     env_bool,
     env_broker,
@@ -148,7 +150,24 @@ _email = env_email("EMAIL_URL") or {
 }
 globals().update(_email)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Bookings <bookings@localhost>")
-EMAIL_TIMEOUT = 10  # seconds: a hung SMTP server must not hold a worker (or a request) forever
+# Seconds per SMTP socket operation: a hung mail server must not hold a worker forever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 10, minimum=1)
+# The outbox (notifications/services.py). A worker that claims a row owns it for the lease; a
+# worker killed mid-send leaves it pending, and once the lease and the relay's grace have
+# passed, the relay hands it to another worker. The lease must outlast any real send (each of
+# its SMTP steps may take EMAIL_TIMEOUT), or a slow send would be handed out twice.
+EMAIL_SEND_LEASE_SECONDS = env_int("EMAIL_SEND_LEASE_SECONDS", 300, minimum=1)
+# How long a row's own after-commit task gets before the relay (every minute, from beat)
+# enqueues the row again. Shorter sends a lost email sooner; too short, and the relay enqueues
+# rows whose task is merely waiting in the queue (harmless: a send claims its row once).
+EMAIL_RELAY_GRACE_SECONDS = env_int("EMAIL_RELAY_GRACE_SECONDS", 60, minimum=0)
+# A send waits at most 8 times on the server (connect, greeting, EHLO, MAIL, RCPT, DATA, the
+# message, its end): a shorter lease would hand a slow but live send to a second worker.
+if EMAIL_SEND_LEASE_SECONDS <= 8 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"Environment variable EMAIL_SEND_LEASE_SECONDS={EMAIL_SEND_LEASE_SECONDS} is invalid: "
+        f"expected more than 8 times EMAIL_TIMEOUT_SECONDS ({EMAIL_TIMEOUT})."
+    )
 
 # --- Celery ---------------------------------------------------------------------------------
 
@@ -179,10 +198,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_max": 0.5,
 }
 CELERY_TASK_PUBLISH_RETRY = False
-# How long an email's after-commit task gets before the relay (every minute, from beat)
-# enqueues the row again. Shorter sends a lost email sooner; too short, and the relay enqueues
-# rows whose task is merely waiting in the queue (harmless: a send claims its row once).
-EMAIL_RELAY_GRACE_SECONDS = env_int("EMAIL_RELAY_GRACE_SECONDS", 60, minimum=0)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
