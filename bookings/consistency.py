@@ -16,11 +16,11 @@ Each rule names one promise of the service (README, "Faults and hostile input"):
 - ``email_unsent``: every outbox row is SENT, or SUPERSEDED by a later email of its booking (or
   by the reschedule that replaced it) — unless ``drained=False``, when PENDING is fine too;
 - ``email_delivery``: the messages received are the SENT rows, one each (matched one to one by
-  ``Message-ID: <outbox.{pk}@…>`` when the messages carry it, else counted per booking and kind);
+  their ``Message-ID``, which is made from the row's event, ``emails.outbox_message_id``;
+  messages without one are counted per booking and kind);
 - ``idempotency``: every stored ``Idempotency-Key`` response has its booking.
 """
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from email.message import EmailMessage
 
 from django.db.models import Exists, OuterRef, Q
 
-from notifications.emails import SUBJECTS
+from notifications.emails import SUBJECTS, outbox_message_id
 from notifications.models import EmailOutbox
 
 from .models import Booking, BookingHistory, IdempotencyKey
@@ -37,7 +37,6 @@ from .transitions import ATTENDEE_EDITABLE, TRANSITIONS, rescheduled_status
 Status = Booking.Status
 Action = BookingHistory.Action
 RULES = ("overlap", "history", "email_event", "email_unsent", "email_delivery", "idempotency")
-_MESSAGE_ID = re.compile(r"<outbox\.(\d+)@")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class DeliveredEmail:
 
     booking_id: str
     kind: str  # an EmailOutbox.Kind, from the Subject
-    outbox_id: int | None = None  # from a Message-ID <outbox.{pk}@…>, when it carries one
+    message_id: str | None = None  # its Message-ID header, when it carries one
 
     @classmethod
     def from_message(cls, message: EmailMessage) -> "DeliveredEmail":
@@ -65,11 +64,10 @@ class DeliveredEmail:
             (kind for kind, text in SUBJECTS.items() if subject.startswith(text.split("{")[0])),
             "",
         )
-        found = _MESSAGE_ID.search(str(message["Message-ID"] or ""))
         return cls(
             booking_id=str(message["X-Booking-Id"] or ""),
             kind=str(kind),
-            outbox_id=int(found.group(1)) if found else None,
+            message_id=str(message["Message-ID"] or "").strip() or None,
         )
 
 
@@ -220,19 +218,23 @@ def _check_emails(
 
     if delivered is None:
         return
-    sent = [(pk, booking_id, kind) for pk, booking_id, kind, _, status in rows if status == "sent"]
+    sent = [
+        (pk, booking_id, kind, event_key)
+        for pk, booking_id, kind, event_key, status in rows
+        if status == EmailOutbox.Status.SENT
+    ]
     report.counted["messages received"] = len(delivered)
     if len(delivered) != len(sent):
         report.add("email_delivery", "all", f"{len(delivered)} messages for {len(sent)} SENT rows")
-    if delivered and all(message.outbox_id is not None for message in delivered):
-        received = Counter(message.outbox_id for message in delivered)
-        for pk, _, _ in sent:
-            if received.pop(pk, 0) != 1:
+    if delivered and all(message.message_id is not None for message in delivered):
+        received = Counter(message.message_id for message in delivered)
+        for pk, _, _, event_key in sent:
+            if received.pop(outbox_message_id(EmailOutbox(event_key=event_key)), 0) != 1:
                 report.add("email_delivery", pk, "a SENT row not received exactly once")
-        for pk, count in sorted(received.items()):
-            report.add("email_delivery", pk, f"{count} message(s) for a row that is not SENT")
+        for message_id, count in sorted(received.items()):
+            report.add("email_delivery", message_id, f"{count} message(s) for no SENT row")
         return
-    expected = Counter((booking_id, kind) for _, booking_id, kind in sent)
+    expected = Counter((booking_id, kind) for _, booking_id, kind, _ in sent)
     received = Counter((message.booking_id, message.kind) for message in delivered)
     for booking_id, kind in sorted(expected.keys() | received.keys()):
         if expected[booking_id, kind] != received[booking_id, kind]:
