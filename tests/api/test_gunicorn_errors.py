@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tests.notifications.live import BIN, free_port, log, start, stop, wait_until
+from tests.notifications.live import BIN, free_port, start, stop, wait_listening
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +28,7 @@ def server(tmp_path_factory):
     args.append("bookings_project.wsgi")
     process = start(args, env, tmp_path_factory.mktemp("gunicorn") / "gunicorn.log")
 
-    def up():
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{log(process)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    wait_until(up, what="gunicorn to listen")
+    wait_listening(process, port)
     yield port
     stop(process)
 

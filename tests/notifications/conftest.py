@@ -3,14 +3,15 @@ end-to-end ones gunicorn and Celery workers as processes on the test database, t
 our own Redis database number."""
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 import redis
 from django.db import connection
 
-from .live import BIN, free_port, log, start, stop, wait_until
+from tests.smtp_sink import SmtpSink
+
+from .live import BIN, free_port, start, stop, wait_listening
 
 
 @pytest.fixture
@@ -35,6 +36,13 @@ def mail_dir(tmp_path):
     path = tmp_path / "mail"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def sink():
+    """An SMTP server in this process (``tests/smtp_sink.py``): point ``email_url`` at it."""
+    with SmtpSink() as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -88,16 +96,7 @@ def start_server(process_env, process_logs):
         server = start(args, env, process_logs / f"gunicorn-{port}.log")
         started.append(server)
 
-        def up():
-            if server.poll() is not None:
-                pytest.fail(f"gunicorn exited:\n{log(server)}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(up, what="gunicorn to listen")
+        wait_listening(server, port)
         return f"http://127.0.0.1:{port}"
 
     yield start_server

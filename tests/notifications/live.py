@@ -27,6 +27,21 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_listening(process: subprocess.Popen, port: int, what: str = "gunicorn") -> None:
+    """Wait until ``process`` accepts connections on ``port``; fail with its log if it exits."""
+
+    def up():
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited:\n{log(process)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(up, what=f"{what} to listen")
+
+
 def start(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
     """Start a process in the repository with its stderr in ``log_path`` (read with log())."""
     with log_path.open("wb") as log_file:

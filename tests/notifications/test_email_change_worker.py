@@ -15,16 +15,10 @@ from bookings.services import api_key_create
 from notifications.models import EmailOutbox
 
 from ..bookings.create_helpers import create_body, in_days
-from ..smtp_sink import Received, SmtpSink
+from ..smtp_sink import Received
 from .live import log, relay_run, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as sink:
-        yield sink
 
 
 @pytest.fixture

@@ -28,18 +28,11 @@ from notifications.models import EmailOutbox
 from notifications.services import email_queue, email_relay
 from tests.factories import BookingFactory
 
-from ..smtp_sink import SmtpSink
 from .live import BIN, log, start, stop, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 LEASE_SECONDS = 9
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as sink:
-        yield sink
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import requests
 from bookings.services import api_key_create
 from notifications.emails import SUBJECTS
 from notifications.models import EmailOutbox
-from tests.smtp_sink import SmtpSink
 
 from ..bookings.create_helpers import create_body, in_days
 from .live import free_port, log, relay_run, start, stop, wait_until
@@ -80,12 +79,6 @@ def redis_server(tmp_path):
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as sink:
-        yield sink
 
 
 @pytest.fixture

@@ -18,18 +18,12 @@ from notifications.models import EmailOutbox
 from notifications.services import MAX_ATTEMPTS, email_queue, email_retry_delay, email_send
 from tests.factories import BookingFactory
 
-from ..smtp_sink import DROP, HANG, SmtpSink
+from ..smtp_sink import DROP, HANG
 from .live import free_port, wait_until
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:notifications_emailoutbox_changelist")
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as sink:
-        yield sink
 
 
 @pytest.fixture
