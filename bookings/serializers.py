@@ -296,30 +296,28 @@ class EmptyBodySerializer(StrictSerializer):
     """No fields: the body is empty or ``{}``."""
 
 
+def reason_field() -> TextField:
+    """Why a booking was cancelled or moved: free text, line breaks allowed, optional."""
+    return TextField(
+        multiline=True,
+        max_length=10_000,
+        allow_null=True,
+        allow_blank=True,
+        required=False,
+        default=None,
+    )
+
+
 class CancelSerializer(StrictSerializer):
     cancelled_by = serializers.ChoiceField(
         choices=Booking.CancelledBy.choices, default=Booking.CancelledBy.API
     )
-    reason = TextField(
-        multiline=True,
-        max_length=10_000,
-        allow_null=True,
-        allow_blank=True,
-        required=False,
-        default=None,
-    )
+    reason = reason_field()
 
 
 class RescheduleSerializer(StrictSerializer):
     requested_time = AwareDateTimeField(help_text="The new start time, with an offset.")
-    reason = TextField(
-        multiline=True,
-        max_length=10_000,
-        allow_null=True,
-        allow_blank=True,
-        required=False,
-        default=None,
-    )
+    reason = reason_field()
 
 
 class AttendeeUpdateSerializer(AttendeeInputSerializer):
