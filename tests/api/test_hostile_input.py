@@ -178,3 +178,45 @@ def test_an_unknown_method_with_a_query_is_405_not_400(api, team, method, path):
 
     assert_error(response, 405, "method_not_allowed")
     assert Booking.objects.count() == before
+
+
+# --- An address the mail server could never be sent to -----------------------------------
+
+# Django's email validator takes any character from U+00A1 up in a domain, but the email is
+# sent with the domain in IDNA (punycode): a domain that has none would stay pending, failing
+# every attempt. Refused at the door instead.
+UNSENDABLE_EMAILS = [
+    "ada@ex\u202eample.com",  # a right-to-left override: prohibited by IDNA
+    "ada@ex\u200eample.com",  # a left-to-right mark
+    "ada@" + "\u00e4" * 60 + ".com",  # 60 characters, but over 63 once in punycode
+]
+
+
+@pytest.mark.parametrize("email", UNSENDABLE_EMAILS, ids=ascii)
+def test_create_refuses_an_email_whose_domain_has_no_idna_form(api, event_type, email):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(2), attendee={**ADA, "email": email})
+
+    error = assert_error(post_booking(api, body, key="k-1"), 400, "validation_error")
+
+    assert set(error["details"]["attendee"]) == {"email"}
+    _nothing_created(before)
+
+
+@pytest.mark.parametrize("email", UNSENDABLE_EMAILS, ids=ascii)
+def test_patch_refuses_an_email_whose_domain_has_no_idna_form(api, booking, email):
+    before = snapshot(booking.id)
+
+    response = patch(api, booking.id, {"attendee": {"email": email}})
+
+    assert_error(response, 400, "validation_error")
+    assert snapshot(booking.id) == before
+
+
+@pytest.mark.parametrize("email", ["ada@exämple.com", "ada@例え.テスト", "ada@[127.0.0.1]"])
+def test_an_international_domain_is_accepted(api, event_type, email):
+    body = create_body(event_type, in_days(2), attendee={**ADA, "email": email})
+
+    body = assert_ok(post_booking(api, body), "booking", 201)
+
+    assert body["booking"]["attendee"]["email"] == email
