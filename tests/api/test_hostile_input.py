@@ -1,6 +1,9 @@
 """Hostile input the fuzzer found or was pointed at, each pinned by a plain test: a 400 (or
 405) in the envelope, and nothing changed — no booking created, the booking as it was."""
 
+import io
+import json
+
 import pytest
 
 from bookings.models import Booking, IdempotencyKey
@@ -220,3 +223,45 @@ def test_an_international_domain_is_accepted(api, event_type, email):
     body = assert_ok(post_booking(api, body), "booking", 201)
 
     assert body["booking"]["attendee"]["email"] == email
+
+
+# --- A body cut short: fewer bytes than its Content-Length --------------------------------
+
+
+def _cut_short(body: dict, padding: int = 100) -> dict:
+    """WSGI environ for a body whose connection closed before its Content-Length: the bytes
+    that arrived are whole JSON (a client padding with white space), the rest never came."""
+    data = json.dumps(body).encode()
+    return {
+        "wsgi.input": io.BytesIO(data),
+        "CONTENT_LENGTH": str(len(data) + padding),
+        "content_type": "application/json",
+    }
+
+
+def test_a_create_cut_short_is_400_and_creates_nothing(api, event_type):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(2), attendee=dict(ADA))
+
+    response = api.generic("POST", "/v1/bookings", **_cut_short(body), HTTP_IDEMPOTENCY_KEY="k")
+
+    assert_error(response, 400, "bad_request")
+    _nothing_created(before)
+
+
+@pytest.mark.parametrize(
+    ("method", "action", "body"),
+    [
+        ("POST", "/cancel", {"reason": "cut"}),
+        ("PATCH", "", {"attendee": {"name": "Cut"}}),
+        ("POST", "/reschedule", {"requested_time": "2030-01-01T10:00:00Z"}),
+    ],
+)
+def test_a_change_cut_short_is_400_and_changes_nothing(api, booking, method, action, body):
+    before, count = snapshot(booking.id), Booking.objects.count()
+
+    response = api.generic(method, f"/v1/bookings/{booking.id}{action}", **_cut_short(body))
+
+    assert_error(response, 400, "bad_request")
+    assert snapshot(booking.id) == before
+    assert Booking.objects.count() == count
