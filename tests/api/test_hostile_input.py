@@ -265,3 +265,25 @@ def test_a_change_cut_short_is_400_and_changes_nothing(api, booking, method, act
     assert_error(response, 400, "bad_request")
     assert snapshot(booking.id) == before
     assert Booking.objects.count() == count
+
+
+# --- The schema takes no parameter either ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", ["format=yaml", "format=json&format=json", "lang=de", "version=2", "x=1"]
+)
+def test_the_schema_refuses_any_query_parameter(client, query):
+    name = query.partition("=")[0]
+
+    error = assert_error(client.get(f"/v1/schema?{query}"), 400, "validation_error")
+
+    assert error["details"] == {name: ["Unknown parameter."]}
+
+
+@pytest.mark.parametrize("query", ["", "?format=json"])
+def test_the_schema_without_parameters_is_the_document(client, query):
+    response = client.get(f"/v1/schema{query}")
+
+    assert response.status_code == 200
+    assert response.json()["openapi"].startswith("3.")
