@@ -21,6 +21,7 @@ from .validators import (
     parse_iso_date,
     parse_prefixed_id,
     utc_iso,
+    validate_email_address,
     validate_timezone,
 )
 
@@ -125,6 +126,14 @@ class PhoneField(TextField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         return _run(normalize_phone, value) if value else ""
+
+
+class EmailAddressField(serializers.EmailField):
+    """An email address the attendee's emails can be sent to (``validate_email_address``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=254, **kwargs)
+        self.validators.append(validate_email_address)
 
 
 class TimezoneField(TextField):

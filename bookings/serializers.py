@@ -8,6 +8,7 @@ from rest_framework import serializers
 from .errors import FieldNotUpdatable
 from .fields import (
     AwareDateTimeField,
+    EmailAddressField,
     JSONObjectField,
     PhoneField,
     PrefixedIdField,
@@ -254,7 +255,7 @@ class StrictSerializer(serializers.Serializer):
 
 class AttendeeInputSerializer(StrictSerializer):
     name = TextField(max_length=200)
-    email = serializers.EmailField(max_length=254)
+    email = EmailAddressField()
     phone = PhoneField()
     timezone = TimezoneField()
 

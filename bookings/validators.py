@@ -11,6 +11,7 @@ from functools import cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.dateparse import parse_date, parse_datetime
 
 from .ids import is_valid_id
@@ -84,6 +85,24 @@ def _timezones() -> frozenset[str]:
 def validate_timezone(value: str) -> None:
     if value not in _timezones():
         raise ValidationError(f"'{value}' is not an IANA time zone name.", code="invalid")
+
+
+def validate_email_address(value: str) -> None:
+    """An address an email can be sent to: Django's rule, and a domain with an IDNA form.
+
+    Django's validator takes any character from U+00A1 up in a domain, but the mail is sent
+    with the domain in IDNA (punycode), as Django's SMTP backend writes it; a domain without
+    one (a direction mark, a label over 63 characters once encoded) could never be sent to,
+    and its email would fail every attempt.
+    """
+    validate_email(value)
+    domain = value.rpartition("@")[2]
+    if domain.startswith("["):  # an address literal: ASCII already
+        return
+    try:
+        domain.encode("idna")
+    except UnicodeError:
+        raise ValidationError("Enter a valid email address.", code="invalid") from None
 
 
 # "+", a digit, then digits and separators, ending on a digit: separators only between digits.

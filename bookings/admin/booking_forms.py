@@ -13,7 +13,13 @@ from django.core.exceptions import ValidationError
 from ..errors import BookingsError, ValidationFailed
 from ..models import Booking
 from ..transitions import ATTENDEE_EDITABLE
-from ..validators import normalize_phone, parse_aware_datetime, utc_iso, validate_timezone
+from ..validators import (
+    normalize_phone,
+    parse_aware_datetime,
+    utc_iso,
+    validate_email_address,
+    validate_timezone,
+)
 
 ATTENDEE_FIELDS = ["attendee_name", "attendee_email", "attendee_phone", "attendee_timezone"]
 REASON_MAX = 10_000  # as the API's cancel and reschedule
@@ -40,6 +46,12 @@ class BookingAttendeeForm(forms.ModelForm):
     def clean_attendee_phone(self) -> str:
         value = self.cleaned_data.get("attendee_phone", "").strip()
         return normalize_phone(value) if value else ""
+
+    def clean_attendee_email(self) -> str:
+        value = self.cleaned_data.get("attendee_email", "")
+        if value:
+            validate_email_address(value)
+        return value
 
     def clean_attendee_timezone(self) -> str:
         value = self.cleaned_data.get("attendee_timezone", "").strip()

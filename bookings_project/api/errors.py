@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
@@ -82,6 +82,16 @@ def is_database_unreachable(exc: BaseException | None) -> bool:
     if not hasattr(cause, "sqlstate"):
         return False  # not psycopg: SQLite's OperationalErrors are local (locked, busy)
     return cause.sqlstate is None or cause.sqlstate.startswith(_UNREACHABLE_SQLSTATES)
+
+
+def is_unsendable_value(exc: BaseException | None) -> bool:
+    """True for a value the database driver refused to send: psycopg raises ``DataError``
+    without an SQLSTATE (the client's error, not the server's) for text holding NUL, which
+    PostgreSQL cannot store. Only a client's input can carry one (nothing stored has it)."""
+    if not isinstance(exc, DataError):
+        return False
+    cause = exc.__cause__
+    return hasattr(cause, "sqlstate") and cause.sqlstate is None
 
 
 def database_error(exc: OperationalError | InterfaceError) -> ServiceBusy:
@@ -253,8 +263,14 @@ def handler500(request):
     """Django's answer to an exception no view handled (raised in a middleware, a plain
     Django view, the admin; called inside the ``except``, so the exception is at hand). A
     database that failed is a 503 with ``Retry-After`` (the envelope under /v1, a plain page
-    elsewhere), as in the API's own handler; anything else a 500 without a trace."""
+    elsewhere), as in the API's own handler. A value the driver could not send (NUL in a
+    form's choice of a row, in the admin) is the client's: 400. Anything else a 500 without a
+    trace."""
     exc = sys.exc_info()[1]
+    if is_unsendable_value(exc):
+        return error_response(
+            400, "bad_request", "The request holds a value that cannot be stored."
+        )
     if not isinstance(exc, OperationalError | InterfaceError):
         return django_error_response(500)
     busy = database_error(exc)

@@ -95,3 +95,25 @@ class BodySizeLimitMiddleware:
                 {"max_bytes": settings.API_MAX_BODY_BYTES},
             )
         return self.get_response(request)
+
+
+class NulInUrlMiddleware:
+    """Outside /v1 (the admin, above all), a URL with NUL in its path or query string is 400.
+
+    PostgreSQL cannot hold NUL in text, so an admin filter, search or object id carrying one
+    raised ``DataError`` out of the query: a 500. The API checks its own ids and parameters
+    (an id with NUL is 404 like any unknown id), so /v1 is left to answer as it does.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not is_api_path(request.path_info) and (
+            "\x00" in request.path_info
+            or any(
+                "\x00" in key or "\x00" in "".join(values) for key, values in request.GET.lists()
+            )
+        ):
+            return error_response(400, "bad_request", "The URL contains a NUL character.")
+        return self.get_response(request)

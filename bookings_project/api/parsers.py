@@ -13,14 +13,24 @@ class StrictJSONParser(JSONParser):
     Refused with 400: NaN/Infinity and numbers that overflow to them (``1e400``), strings with
     NUL (PostgreSQL's jsonb cannot hold it) or lone surrogates (not encodable as UTF-8), and
     documents nested more than MAX_DEPTH levels (a RecursionError here or in any later
-    json.dumps would otherwise be a 500).
+    json.dumps would otherwise be a 500). A body shorter than its Content-Length (the client's
+    connection closed before the rest came) is 400 ``bad_request``: the server reads up to the
+    end of the stream and would otherwise act on whatever arrived if it happens to parse.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", "utf-8")
+        body = stream.read()
+        request = parser_context.get("request")
+        # The middleware has already refused a malformed Content-Length.
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and len(body) < int(declared):
+            from .errors import ApiError  # errors imports DRF's settings, which import this
+
+            raise ApiError("The request body ended before its Content-Length.")
         try:
-            text = stream.read().decode(encoding)
+            text = body.decode(encoding)
             data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
         except RecursionError:
             raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.") from None

@@ -1,6 +1,7 @@
 """The OpenAPI document's view."""
 
 from drf_spectacular.views import SpectacularJSONAPIView
+from rest_framework.exceptions import ValidationError
 
 from .renderers import Utf8JSONRenderer
 from .views import API_METHODS
@@ -11,6 +12,18 @@ class SchemaView(SpectacularJSONAPIView):
     not an ``application/vnd.oai.openapi+json`` document."""
 
     http_method_names = API_METHODS
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # As on every /v1 endpoint, a parameter is never ignored: drf-spectacular would read
+        # ?lang= and ?version=, and answer JSON to ?format=yaml. ?format=json is what it is.
+        unknown = [
+            name
+            for name, values in request.query_params.lists()
+            if (name, values) != ("format", ["json"])
+        ]
+        if unknown:
+            raise ValidationError({name: ["Unknown parameter."] for name in unknown})
 
     def finalize_response(self, request, response, *args, **kwargs):
         if response.status_code >= 400:

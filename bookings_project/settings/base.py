@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "bookings_project.api.middleware.RequestIdMiddleware",
     "bookings_project.api.middleware.ApiJsonErrorsMiddleware",
     "bookings_project.api.middleware.BodySizeLimitMiddleware",
+    "bookings_project.api.middleware.NulInUrlMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

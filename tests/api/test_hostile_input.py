@@ -1,6 +1,9 @@
 """Hostile input the fuzzer found or was pointed at, each pinned by a plain test: a 400 (or
 405) in the envelope, and nothing changed — no booking created, the booking as it was."""
 
+import io
+import json
+
 import pytest
 
 from bookings.models import Booking, IdempotencyKey
@@ -178,3 +181,109 @@ def test_an_unknown_method_with_a_query_is_405_not_400(api, team, method, path):
 
     assert_error(response, 405, "method_not_allowed")
     assert Booking.objects.count() == before
+
+
+# --- An address the mail server could never be sent to -----------------------------------
+
+# Django's email validator takes any character from U+00A1 up in a domain, but the email is
+# sent with the domain in IDNA (punycode): a domain that has none would stay pending, failing
+# every attempt. Refused at the door instead.
+UNSENDABLE_EMAILS = [
+    "ada@ex\u202eample.com",  # a right-to-left override: prohibited by IDNA
+    "ada@ex\u200eample.com",  # a left-to-right mark
+    "ada@" + "\u00e4" * 60 + ".com",  # 60 characters, but over 63 once in punycode
+]
+
+
+@pytest.mark.parametrize("email", UNSENDABLE_EMAILS, ids=ascii)
+def test_create_refuses_an_email_whose_domain_has_no_idna_form(api, event_type, email):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(2), attendee={**ADA, "email": email})
+
+    error = assert_error(post_booking(api, body, key="k-1"), 400, "validation_error")
+
+    assert set(error["details"]["attendee"]) == {"email"}
+    _nothing_created(before)
+
+
+@pytest.mark.parametrize("email", UNSENDABLE_EMAILS, ids=ascii)
+def test_patch_refuses_an_email_whose_domain_has_no_idna_form(api, booking, email):
+    before = snapshot(booking.id)
+
+    response = patch(api, booking.id, {"attendee": {"email": email}})
+
+    assert_error(response, 400, "validation_error")
+    assert snapshot(booking.id) == before
+
+
+@pytest.mark.parametrize("email", ["ada@exämple.com", "ada@例え.テスト", "ada@[127.0.0.1]"])
+def test_an_international_domain_is_accepted(api, event_type, email):
+    body = create_body(event_type, in_days(2), attendee={**ADA, "email": email})
+
+    body = assert_ok(post_booking(api, body), "booking", 201)
+
+    assert body["booking"]["attendee"]["email"] == email
+
+
+# --- A body cut short: fewer bytes than its Content-Length --------------------------------
+
+
+def _cut_short(body: dict, padding: int = 100) -> dict:
+    """WSGI environ for a body whose connection closed before its Content-Length: the bytes
+    that arrived are whole JSON (a client padding with white space), the rest never came."""
+    data = json.dumps(body).encode()
+    return {
+        "wsgi.input": io.BytesIO(data),
+        "CONTENT_LENGTH": str(len(data) + padding),
+        "content_type": "application/json",
+    }
+
+
+def test_a_create_cut_short_is_400_and_creates_nothing(api, event_type):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(2), attendee=dict(ADA))
+
+    response = api.generic("POST", "/v1/bookings", **_cut_short(body), HTTP_IDEMPOTENCY_KEY="k")
+
+    assert_error(response, 400, "bad_request")
+    _nothing_created(before)
+
+
+@pytest.mark.parametrize(
+    ("method", "action", "body"),
+    [
+        ("POST", "/cancel", {"reason": "cut"}),
+        ("PATCH", "", {"attendee": {"name": "Cut"}}),
+        ("POST", "/reschedule", {"requested_time": "2030-01-01T10:00:00Z"}),
+    ],
+)
+def test_a_change_cut_short_is_400_and_changes_nothing(api, booking, method, action, body):
+    before, count = snapshot(booking.id), Booking.objects.count()
+
+    response = api.generic(method, f"/v1/bookings/{booking.id}{action}", **_cut_short(body))
+
+    assert_error(response, 400, "bad_request")
+    assert snapshot(booking.id) == before
+    assert Booking.objects.count() == count
+
+
+# --- The schema takes no parameter either ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", ["format=yaml", "format=json&format=json", "lang=de", "version=2", "x=1"]
+)
+def test_the_schema_refuses_any_query_parameter(client, query):
+    name = query.partition("=")[0]
+
+    error = assert_error(client.get(f"/v1/schema?{query}"), 400, "validation_error")
+
+    assert error["details"] == {name: ["Unknown parameter."]}
+
+
+@pytest.mark.parametrize("query", ["", "?format=json"])
+def test_the_schema_without_parameters_is_the_document(client, query):
+    response = client.get(f"/v1/schema{query}")
+
+    assert response.status_code == 200
+    assert response.json()["openapi"].startswith("3.")

@@ -207,6 +207,7 @@ def test_saving_without_changes_writes_nothing(support, event_type, host):
     ("field", "value"),
     [
         ("attendee_email", "not-an-email"),
+        ("attendee_email", "ada@ex\u202eample.com"),  # no IDNA form: could never be sent
         ("attendee_phone", "12"),
         ("attendee_timezone", "Mars/Olympus"),
         ("attendee_name", ""),
