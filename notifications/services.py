@@ -105,13 +105,16 @@ def email_queue(
 def email_supersede(*, booking_id: str) -> int:
     """Drop the booking's unsent emails: a newer event has made them wrong.
 
-    Only rows still pending are touched. A row a worker is handing to the mail server right
-    now is pending too, and still goes out (its final update records it as sent); so the
-    calendar part of every later email carries a higher SEQUENCE, and a calendar keeps the
-    newer one whatever order they arrive in.
+    Rows still pending, and rows that failed: a failed row is news overtaken too (resending
+    it is refused, see ``email_resend``), and left failed it would stay in staff's failed list
+    and in the consistency check's violations forever. Its ``last_error`` is kept. A row a
+    worker is handing to the mail server right now is pending too, and still goes out (its
+    final update records it as sent); so the calendar part of every later email carries a
+    higher SEQUENCE, and a calendar keeps the newer one whatever order they arrive in.
     """
     return EmailOutbox.objects.filter(
-        booking_id=booking_id, status=EmailOutbox.Status.PENDING
+        booking_id=booking_id,
+        status__in=[EmailOutbox.Status.PENDING, EmailOutbox.Status.FAILED],
     ).update(status=EmailOutbox.Status.SUPERSEDED)
 
 
