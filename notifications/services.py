@@ -16,8 +16,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bookings_project.api.errors import is_database_unreachable
-from bookings_project.outage import Outage
+from bookings_project.outage import Outage, is_database_unreachable
 
 from .emails import booking_email_build
 from .models import EmailOutbox
