@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 
+from django.db import InterfaceError, OperationalError
+
 
 class Outage:
     def __init__(
@@ -100,3 +102,27 @@ class Outage:
                 self._missed,
             )
             self.down_since, self._missed = None, 0
+
+
+# The database going away is an outage too, though a request cannot work around it: the
+# API answers 503 (api/errors.py) and a worker retries recording a send it made.
+
+# SQLSTATEs that mean "no server to talk to": class 08 (connection exception), an
+# administrator's or a crash's shutdown (57P01, 57P02), "the database system is starting up /
+# shutting down" (57P03).
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_database_unreachable(exc: BaseException | None) -> bool:
+    """True for a database that cannot be reached or went away mid-request: connection
+    refused or timed out, the server closed the connection, shut down or is restarting, or a
+    connection already closed was used. psycopg raises these without an SQLSTATE (the error
+    is the client's, not the server's) or with one of ``_UNREACHABLE_SQLSTATES``."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if not hasattr(cause, "sqlstate"):
+        return False  # not psycopg: SQLite's OperationalErrors are local (locked, busy)
+    return cause.sqlstate is None or cause.sqlstate.startswith(_UNREACHABLE_SQLSTATES)

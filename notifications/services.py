@@ -5,17 +5,18 @@ import functools
 import logging
 import random
 import smtplib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bookings_project.outage import Outage
+from bookings_project.outage import Outage, is_database_unreachable
 
 from .emails import booking_email_build
 from .models import EmailOutbox
@@ -29,6 +30,9 @@ LEASE = timedelta(seconds=settings.EMAIL_SEND_LEASE_SECONDS)
 RETRY_BASE_SECONDS = 30  # the back-off after the first failure; it doubles after each one
 # The jitter's source: a module attribute, so a test can put a predictable one in its place.
 retry_random = random.Random()  # spreads retries; not a secret
+# A sent email whose record the database could not take (a restart under load) is recorded
+# again every this many seconds, while the lease keeps the row ours (see _email_sent_record).
+SENT_RECORD_RETRY_SECONDS = 1
 
 
 def email_retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta:
@@ -105,13 +109,16 @@ def email_queue(
 def email_supersede(*, booking_id: str) -> int:
     """Drop the booking's unsent emails: a newer event has made them wrong.
 
-    Only rows still pending are touched. A row a worker is handing to the mail server right
-    now is pending too, and still goes out (its final update records it as sent); so the
-    calendar part of every later email carries a higher SEQUENCE, and a calendar keeps the
-    newer one whatever order they arrive in.
+    Rows still pending, and rows that failed: a failed row is news overtaken too (resending
+    it is refused, see ``email_resend``), and left failed it would stay in staff's failed list
+    and in the consistency check's violations forever. Its ``last_error`` is kept. A row a
+    worker is handing to the mail server right now is pending too, and still goes out (its
+    final update records it as sent); so the calendar part of every later email carries a
+    higher SEQUENCE, and a calendar keeps the newer one whatever order they arrive in.
     """
     return EmailOutbox.objects.filter(
-        booking_id=booking_id, status=EmailOutbox.Status.PENDING
+        booking_id=booking_id,
+        status__in=[EmailOutbox.Status.PENDING, EmailOutbox.Status.FAILED],
     ).update(status=EmailOutbox.Status.SUPERSEDED)
 
 
@@ -178,13 +185,40 @@ def email_send(*, outbox_id: int) -> bool:
         with contextlib.suppress(Exception):
             connection.close()
         return _email_send_failed(row, exc, now)
-    EmailOutbox.objects.filter(pk=row.pk).update(
-        status=EmailOutbox.Status.SENT, sent_at=now, last_error=""
-    )
+    _email_sent_record(row, now)
     with contextlib.suppress(Exception):  # the message is the server's now: QUIT is courtesy
         connection.close()
     logger.info("Sent email %s (%s) to booking %s", row.pk, row.kind, row.booking_id)
     return True
+
+
+def _email_sent_record(row: EmailOutbox, now: datetime) -> None:
+    """Record a message the server has taken as sent, retrying while the database is
+    unreachable. Until the first half of the lease is over no other worker can claim the row,
+    so a record that lands by then costs no second copy; without the retry, every send in
+    flight when PostgreSQL restarted went out again after its lease (or its row, pending,
+    was superseded by the booking's next change although its message had gone out). Past
+    that, the error propagates and the row is sent again after its lease: the duplicate the
+    README documents.
+    """
+    give_up_at = now + LEASE / 2
+    while True:
+        try:
+            EmailOutbox.objects.filter(pk=row.pk).update(
+                status=EmailOutbox.Status.SENT, sent_at=now, last_error=""
+            )
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if not is_database_unreachable(exc) or timezone.now() >= give_up_at:
+                raise
+            logger.warning(
+                "Email %s was sent but the database is unreachable (%s): recording it again",
+                row.pk,
+                type(exc).__name__,
+            )
+            with contextlib.suppress(Exception):
+                connection.close()  # the next query connects afresh
+            time.sleep(SENT_RECORD_RETRY_SECONDS)
 
 
 def _email_send_failed(row: EmailOutbox, exc: Exception, now: datetime) -> bool:

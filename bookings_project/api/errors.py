@@ -18,6 +18,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from bookings_project.outage import is_database_unreachable
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,26 +64,6 @@ class RateLimited(ApiError):
 DATABASE_UNAVAILABLE_RETRY_AFTER = 5
 # Seconds after 503 because the database is busy (a lock held too long): it clears quickly.
 DATABASE_BUSY_RETRY_AFTER = 1
-
-# SQLSTATEs that mean "no server to talk to": class 08 (connection exception), an
-# administrator's or a crash's shutdown (57P01, 57P02), "the database system is starting up /
-# shutting down" (57P03).
-_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
-
-
-def is_database_unreachable(exc: BaseException | None) -> bool:
-    """True for a database that cannot be reached or went away mid-request: connection
-    refused or timed out, the server closed the connection, shut down or is restarting, or a
-    connection already closed was used. psycopg raises these without an SQLSTATE (the error
-    is the client's, not the server's) or with one of ``_UNREACHABLE_SQLSTATES``."""
-    if isinstance(exc, InterfaceError):
-        return True
-    if not isinstance(exc, OperationalError):
-        return False
-    cause = exc.__cause__
-    if not hasattr(cause, "sqlstate"):
-        return False  # not psycopg: SQLite's OperationalErrors are local (locked, busy)
-    return cause.sqlstate is None or cause.sqlstate.startswith(_UNREACHABLE_SQLSTATES)
 
 
 def is_unsendable_value(exc: BaseException | None) -> bool:

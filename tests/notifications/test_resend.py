@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bookings.consistency import consistency_check
 from bookings.services import Actor, booking_transition
 from notifications.models import EmailOutbox
 from notifications.services import MAX_ATTEMPTS, email_resend, email_send
@@ -132,21 +133,29 @@ def test_a_second_resend_queues_nothing(booking, dispatched, django_capture_on_c
 
 
 @pytest.mark.django_db
-def test_a_failed_confirmation_is_not_resent_after_the_booking_was_cancelled(
+def test_a_failed_confirmation_is_superseded_when_the_booking_is_cancelled(
     booking, dispatched, mailoutbox, django_capture_on_commit_callbacks
 ):
+    # Found black-box: a 550 then a cancel left the confirmation failed for ever, refused by
+    # the resend as outdated and reported by check_consistency as an email never sent.
     confirmation = _row(booking)
     with django_capture_on_commit_callbacks(execute=True):
         booking_transition(booking=booking, action="cancel", actor=Actor.system())
+    confirmation.refresh_from_db()
+    assert confirmation.status == EmailOutbox.Status.SUPERSEDED
+    assert confirmation.last_error == "SMTPServerDisconnected: gone"  # kept for staff
     before = _snapshot(confirmation)
 
     with django_capture_on_commit_callbacks(execute=True):
         result = email_resend(outbox_ids=[confirmation.pk])
 
-    assert (result.queued, result.not_failed, result.outdated) == (0, 0, 1)
+    assert (result.queued, result.not_failed, result.outdated) == (0, 1, 0)
     assert _snapshot(confirmation) == before
     cancellation = EmailOutbox.objects.get(booking=booking, kind="cancellation")
     assert dispatched == [cancellation.pk]  # the cancellation's own, not the resend's
+    assert email_send(outbox_id=cancellation.pk)
+    unsent = {v.subject for v in consistency_check().violations if v.rule == "email_unsent"}
+    assert str(confirmation.pk) not in unsent
 
 
 @pytest.mark.django_db

@@ -259,6 +259,62 @@ def test_a_lost_reply_after_the_server_took_it_is_the_one_duplicate_same_message
     assert first.message_id == second.message_id == outbox_message_id(row)
 
 
+def _sent_record_failing(monkeypatch, times: int, then=lambda: None) -> list:
+    """The database unreachable for the next ``times`` updates recording a row SENT (as
+    psycopg raises it when PostgreSQL restarts); returns the list of connection closes."""
+    import psycopg
+    from django.db import OperationalError
+    from django.db.models import QuerySet
+
+    update, closes = QuerySet.update, []
+
+    def failing_update(self, **values):
+        if values.get("status") == EmailOutbox.Status.SENT and len(closes) < times:
+            then()
+            exc = OperationalError("server closed the connection unexpectedly")
+            exc.__cause__ = psycopg.OperationalError("server closed the connection unexpectedly")
+            raise exc
+        return update(self, **values)
+
+    monkeypatch.setattr(QuerySet, "update", failing_update)
+    # Not the test's own connection (its transaction holds the test's rows): count instead.
+    monkeypatch.setattr(services.connection, "close", lambda: closes.append(1))
+    monkeypatch.setattr(services, "SENT_RECORD_RETRY_SECONDS", 0)
+    return closes
+
+
+def test_a_sent_record_the_database_refused_is_retried_not_sent_again(
+    smtp, booking, dispatched, monkeypatch
+):
+    """Found black-box: PostgreSQL restarted under load while a worker was sending, the
+    server took the message, the SENT update failed, and the relay sent it again."""
+    row = _queue(booking)
+    closes = _sent_record_failing(monkeypatch, times=3)
+
+    assert email_send(outbox_id=row.pk) is True
+
+    assert len(closes) == 3
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (EmailOutbox.Status.SENT, 1)
+    assert [m.message_id for m in smtp.messages] == [outbox_message_id(row)]
+
+
+def test_a_sent_record_is_retried_only_within_the_lease(
+    smtp, booking, dispatched, monkeypatch, clock
+):
+    from django.db import OperationalError
+
+    row = _queue(booking)
+    _sent_record_failing(monkeypatch, times=1, then=lambda: clock.to(clock.now + services.LEASE))
+
+    with pytest.raises(OperationalError):
+        email_send(outbox_id=row.pk)
+
+    row.refresh_from_db()  # pending: sent again after its lease, the documented duplicate
+    assert (row.status, row.attempts) == (EmailOutbox.Status.PENDING, 1)
+    assert len(smtp.messages) == 1
+
+
 def test_sent_is_recorded_before_quit_and_a_failing_quit_changes_nothing(
     smtp, booking, dispatched, monkeypatch
 ):
