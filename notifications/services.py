@@ -173,21 +173,21 @@ def email_send(*, outbox_id: int) -> bool:
     if not claimed:
         return False
     row = EmailOutbox.objects.select_related("booking", "booking__event_type").get(pk=outbox_id)
-    connection = get_connection()
+    mail = get_connection()  # the SMTP connection (the module's `connection` is the database's)
     try:
         message = booking_email_build(row)
-        connection.open()
+        mail.open()
         # The connection is ours (opened above): send_messages leaves it open, so the record
         # below comes straight after the server's reply, not after QUIT.
-        if connection.send_messages([message]) != 1:
+        if mail.send_messages([message]) != 1:
             raise smtplib.SMTPException("the email backend sent nothing")
     except Exception as exc:
         with contextlib.suppress(Exception):
-            connection.close()
+            mail.close()
         return _email_send_failed(row, exc, now)
     _email_sent_record(row, now)
     with contextlib.suppress(Exception):  # the message is the server's now: QUIT is courtesy
-        connection.close()
+        mail.close()
     logger.info("Sent email %s (%s) to booking %s", row.pk, row.kind, row.booking_id)
     return True
 
