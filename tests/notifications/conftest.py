@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection
 
 from tests.smtp_sink import SmtpSink
 
-from .live import BIN, free_port, start, stop, wait_listening
+from .live import BIN, free_port, process_environment, start, stop, wait_listening
 
 
 @pytest.fixture
@@ -54,19 +53,7 @@ def email_url(mail_dir):
 @pytest.fixture
 def process_env(email_url):
     """The environment of a production-like process on the test database."""
-    db = connection.settings_dict
-    database_url = (
-        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "EMAIL_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="bookings_project.settings.local",
-        DEBUG="false",
-        DATABASE_URL=database_url,
-        DATABASE_CONN_MAX_AGE="0",
-        EMAIL_URL=email_url,
-    )
-    return env
+    return process_environment(email_url)
 
 
 @pytest.fixture

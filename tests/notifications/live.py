@@ -1,5 +1,6 @@
 """Helpers for tests that run the real parts as processes: gunicorn, a Celery worker."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -8,6 +9,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+def process_environment(email_url: str) -> dict:
+    """The environment of a production-like process on the test database (development
+    settings without DEBUG; the caller adds the broker and the cache)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "EMAIL_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bookings_project.settings.local",
+        DEBUG="false",
+        DATABASE_URL=database_url,
+        DATABASE_CONN_MAX_AGE="0",
+        EMAIL_URL=email_url,
+    )
+    return env
 
 
 def free_port() -> int:

@@ -14,7 +14,6 @@ import redis
 import requests
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
-from django.db import connection
 from django.utils import timezone
 
 from bench.soak import instance_start, process_stop
@@ -24,6 +23,7 @@ from bookings.models import ApiKey, Booking, IdempotencyKey
 from bookings.services import api_key_create
 from tests.concurrency import run_together
 from tests.factories import EventTypeFactory
+from tests.notifications.live import process_environment
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -34,18 +34,12 @@ REPLAY_MARKER = b',"idempotent_replay":true'
 @pytest.fixture(scope="module")
 def instances(django_db_setup, tmp_path_factory):
     """(A, B): the base URLs of two gunicorn masters on the test database."""
-    db = connection.settings_dict
     redis_url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
     redis.Redis.from_url(redis_url).flushdb()  # our own database number
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "EMAIL_"))}
+    env = process_environment("memorymail://")
     env.update(
-        DJANGO_SETTINGS_MODULE="bookings_project.settings.local",
-        DEBUG="false",
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-        f"/{db['NAME']}",
         CACHE_URL=redis_url,
         CELERY_BROKER_URL=redis_url,  # the emails are queued there; no worker sends them
-        EMAIL_URL="memorymail://",
         API_RATE_LIMIT=str(LIMIT),
     )
     logs = tmp_path_factory.mktemp("instances")
