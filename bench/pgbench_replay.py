@@ -2,18 +2,20 @@
 
 ``capture`` runs inside Django with the server's settings and database (``python -m
 bench.pgbench_replay capture '{json}'``): it sends one create through Django's own WSGI
-handler, exactly as gunicorn calls it (the request signals included, so the connection's
-per-request health check is there too), and records what went over the wire with libpq's
-trace (``PQtrace``): every statement as sent, with the BEGIN, SAVEPOINT, RELEASE and COMMIT
-that psycopg and Django add. A warm-up create first opens the connection, as a worker's first
-request would.
+handler, exactly as gunicorn calls it (the request signals included), and records what went
+over the wire with libpq's trace (``PQtrace``): every statement in the order sent, with the
+BEGIN, SAVEPOINT, RELEASE and COMMIT that psycopg and Django add. The application binds its
+values on the server and prepares a statement it repeats (``server_side_binding``,
+``prepare_threshold``): a statement sent that way is taken, with its values written in, from
+what Django executed (``execute_wrapper``). A warm-up create first opens the connection, as a
+worker's first request would.
 
 ``script`` turns those statements into a pgbench script in which each transaction is a new
 booking: the booking id and calendar UID get a unique number (``:bid``), every timestamp
 tied to the slot becomes ``to_timestamp(:ts …)`` at a new 15-minute time, and the statements
 naming the chosen host pick one of the 10 hosts by round (``\\if``), as the HTTP create's
-slots do (see bench/wrk_lua.py). Literal values stay literal: Django with psycopg 3 binds on
-the client side and sends plain text, which is pgbench's default ``-M simple``.
+slots do (see bench/wrk_lua.py). pgbench runs it with ``-M prepared``: each statement parsed
+and planned once per connection, as the application's are after their fifth use.
 """
 
 import contextlib
@@ -28,6 +30,7 @@ from pathlib import Path
 
 _TRACE_LINE = re.compile(rb"^([FB])\t(\d+)\t(\w+)", re.M)
 _TIMESTAMP = re.compile(r"'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\+00(?::00)?)'::timestamptz")
+_COLON_NAME = re.compile(r"(?<!:):(?=[A-Za-z_])")
 _NEAR = timedelta(days=7)  # a timestamp this close to the slot is derived from it
 
 
@@ -55,24 +58,31 @@ def _wsgi_call(app, *, path: str, body: bytes, headers: dict) -> tuple[int, byte
     return int(statuses[0].split()[0]), content
 
 
-def _queries(trace: bytes) -> list[str]:
-    """The SQL the client sent, from a PQtrace log; only the simple query protocol."""
+def _queries(trace: bytes, executed: list[str]) -> list[str]:
+    """The SQL the client sent, in order, from a PQtrace log: a simple-protocol Query as its
+    text; an extended-protocol statement (a Bind: server-side binding, prepared or not) as the
+    next of ``executed``, the statements Django ran with their values written in."""
     queries = []
+    executed = list(executed)
     position = 0
     while match := _TRACE_LINE.search(trace, position):
         direction, length, kind = match[1], int(match[2]), match[3].decode()
         position = match.end()
-        if direction != b"F" or kind in {"Terminate", "Sync"}:
+        if direction != b"F":
+            continue
+        if kind == "Bind":
+            queries.append(executed.pop(0))
             continue
         if kind != "Query":
-            raise SystemExit(
-                f"The create sent a {kind} message (extended protocol): pgbench -M simple "
-                "cannot replay it."
-            )
+            continue  # Parse, Describe, Execute, Sync, Terminate: part of a Bind's statement
         start = position + 3  # past the tab, the space and the quote
-        text = trace[start : start + length - 5]  # the length counts itself and a NUL
-        queries.append(text.decode())
+        text = trace[start : start + length - 5].decode()  # the length counts itself and a NUL
         position = start + length - 5
+        if executed and executed[0] == text:
+            executed.pop(0)  # a statement without values (a savepoint) goes as a Query
+        queries.append(text)
+    if executed:
+        raise SystemExit(f"Statements not found in the trace: {executed[:3]}")
     return queries
 
 
@@ -80,7 +90,7 @@ def capture(*, secret: str, event_type: str, times: list[str]) -> dict:
     """Two creates at ``times``; the second's SQL as sent, and the booking it made."""
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
-    from psycopg import pq
+    from psycopg import ClientCursor, pq
 
     from bookings.models import Booking
 
@@ -99,12 +109,21 @@ def capture(*, secret: str, event_type: str, times: list[str]) -> dict:
     if status != 201:
         raise SystemExit(f"The warm-up create answered {status}: {content[:300]!r}")
     raw = connection.connection
+    literal = ClientCursor(raw)
+    executed = []
+
+    def record(execute, sql, params, many, context):
+        # As the simple protocol would send it: the values written into the text.
+        executed.append(literal.mogrify(sql, params) if params else sql)
+        return execute(sql, params, many, context)
+
     fd, path = tempfile.mkstemp(prefix="wrk_trace_")
     try:
         raw.pgconn.trace(fd)
         raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
         try:
-            status, content = create(times[1])
+            with connection.execute_wrapper(record):
+                status, content = create(times[1])
         finally:
             raw.pgconn.untrace()  # closes fd
         trace = open(path, "rb").read()  # noqa: SIM115
@@ -116,7 +135,7 @@ def capture(*, secret: str, event_type: str, times: list[str]) -> dict:
         raise SystemExit(f"The traced create answered {status} or reconnected: {content[:300]!r}")
     booking = Booking.objects.get(pk=json.loads(content)["booking"]["id"])
     return {
-        "queries": _queries(trace),
+        "queries": _queries(trace, executed),
         "booking_id": booking.id,
         "ical_uid": booking.ical_uid,
         "start": booking.start_time.isoformat(),
@@ -135,7 +154,7 @@ def script(captured: dict, *, hosts: list[str]) -> str:
         if abs(at - slot) > _NEAR:
             return match[0]  # "now": when the booking was made, and the like
         offset = int((at - slot).total_seconds())
-        return f"to_timestamp(:ts {'-' if offset < 0 else '+'} {abs(offset)})"
+        return f"to_timestamp(:ts::bigint {'-' if offset < 0 else '+'} {abs(offset)})"
 
     lines = [
         "-- The SQL of one create as the application sent it, a new booking per transaction.",
@@ -146,8 +165,13 @@ def script(captured: dict, *, hosts: list[str]) -> str:
         "\\set ts :start + (:u % :slots) * 900",
     ]
     for query in captured["queries"]:
-        query = query.replace(booking_id, f"{booking_id[:14]}:bid")
-        query = query.replace(uid, f"{uid[:10]}:bid{uid[26:]}")
+        # pgbench reads ":name" as a variable even inside a literal ('bkg_…:created'): split
+        # such a literal there. (The SQL's own casts are "::type"; nothing else is ":letter".)
+        query = _COLON_NAME.sub(":' || '", query)
+        # Inside a quoted literal: closed, the number appended, reopened ('…' || :bid || '…'),
+        # so that -M prepared can bind :bid as a parameter ($n) of its own.
+        query = query.replace(booking_id, f"{booking_id[:14]}' || :bid::text || '")
+        query = query.replace(uid, f"{uid[:10]}' || :bid::text || '{uid[26:]}")
         query = _TIMESTAMP.sub(timestamp, query)
         if slot.strftime("%Y-%m-%d") in query:
             raise SystemExit(f"A slot time the replay cannot vary is left in: {query[:300]}")
@@ -165,7 +189,8 @@ def run(
     script_path: Path, *, database_url: str, clients: int, threads: int, seconds: int, **defines
 ) -> dict:
     """pgbench with the script, ``-D`` for each define; its tps and any failure."""
-    command = ["pgbench", "-n", "-M", "simple", "-c", str(clients), "-j", str(threads)]
+    # Prepared, as the application's statements are (server-side binding, prepare_threshold).
+    command = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(threads)]
     command += ["-T", str(seconds), "-D", "n=0", "-D", f"clients={clients}"]
     for name, value in defines.items():
         command += ["-D", f"{name}={value}"]

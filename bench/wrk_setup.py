@@ -176,7 +176,10 @@ def precreate(
     }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(FUNCTIONS)
-        cursor.execute(_PRECREATE, params)
+        # One statement at a time: values are bound on the server, which takes one per message.
+        for statement in _PRECREATE.split(";\n"):
+            if statement.strip():
+                cursor.execute(statement, params)
         cursor.execute("SELECT id, scheduled FROM w_new ORDER BY st, host")
         rows = cursor.fetchall()
     with connection.cursor() as cursor:

@@ -12,7 +12,6 @@ value that shapes the SQL is an integer or None.
 tests/bookings/test_compiled_queries.py checks each compiled read against its queryset.
 """
 
-import copy
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +20,6 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
-from django.db.models.sql.constants import MULTI
 
 _STAND_IN_BASE = datetime(2, 1, 1, tzinfo=UTC)
 
@@ -36,16 +34,15 @@ class CompiledQuery:
         compiled = self._compiled.get(shape)
         if compiled is None:
             compiled = self._compiled[shape] = self._compile(using, values)
-        compiler, sql, slots = compiled
-        if compiler is None:
+        if compiled is _NOTHING:
             return []  # a filter that can match nothing (``status__in=[]``)
-        params = tuple(slot(values) for slot in slots)
-        runner = copy.copy(compiler)
-        runner.connection = connections[using]  # this thread's (the compiler's was another's)
-        runner.as_sql = lambda *args, **kwargs: (sql, params)
-        return _models(runner, using)
+        connection = connections[using]  # this thread's
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, tuple(slot(values) for slot in compiled.slots))
+            rows = cursor.fetchall()
+        return compiled.models(rows, using, connection)
 
-    def _compile(self, using: str, values: dict) -> tuple[SQLCompiler | None, str, list]:
+    def _compile(self, using: str, values: dict) -> "_Compiled":
         counter = iter(range(1, 1_000_000))
         stand_ins: dict[Any, tuple[Callable[[dict], Any], Callable]] = {}
 
@@ -74,7 +71,7 @@ class CompiledQuery:
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
-            return None, "", []
+            return _NOTHING
         slots, used = [], set()
         for param in params:
             found = stand_ins.get(param)
@@ -86,24 +83,49 @@ class CompiledQuery:
             slots.append(lambda values, slot=slot, convert=convert: convert(slot(values)))
         if used != set(stand_ins):
             raise ValueError("A value was transformed before its use as a query parameter.")
-        return compiler, sql, slots
+        return _Compiled(compiler, sql, slots)
 
 
-def _models(compiler: SQLCompiler, using: str) -> list[Model]:
-    """Rows to model instances, as Django's ``ModelIterable`` does for a plain queryset."""
-    klass_info = compiler.klass_info
-    model = klass_info["model"]
-    first, last = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-    names = [column[0].target.attname for column in compiler.select[first:last]]
-    annotations = compiler.annotation_col_map.items()
-    rows = compiler.results_iter(compiler.execute_sql(MULTI))
-    instances = []
-    for row in rows:
-        instance = model.from_db(using, names, row[first:last])
-        for name, position in annotations:
-            setattr(instance, name, row[position])
-        instances.append(instance)
-    return instances
+class _Compiled:
+    """One shape's SQL, where each value goes, and how its rows become model instances: what
+    Django's ``ModelIterable`` works out on every run, worked out once."""
+
+    def __init__(self, compiler: SQLCompiler, sql: str, slots: list[Callable]):
+        self.sql, self.slots = sql, slots
+        klass_info = compiler.klass_info
+        self.model = klass_info["model"]
+        self.first = klass_info["select_fields"][0]
+        self.last = klass_info["select_fields"][-1] + 1
+        self.names = [
+            column[0].target.attname for column in compiler.select[self.first : self.last]
+        ]
+        self.annotations = list(compiler.annotation_col_map.items())
+        fields = [column[0] for column in compiler.select[: compiler.col_count]]
+        # The database's and the fields' converters (a JSON field's loads): a list per column.
+        self.converters = [
+            (position, converters, expression)
+            for position, (converters, expression) in compiler.get_converters(fields).items()
+        ]
+
+    def models(self, rows: list, using: str, connection) -> list[Model]:
+        model, first, last, names = self.model, self.first, self.last, self.names
+        instances = []
+        for row in rows:
+            if self.converters:
+                row = list(row)
+                for position, converters, expression in self.converters:
+                    value = row[position]
+                    for convert in converters:
+                        value = convert(value, expression, connection)
+                    row[position] = value
+            instance = model.from_db(using, names, row[first:last])
+            for name, position in self.annotations:
+                setattr(instance, name, row[position])
+            instances.append(instance)
+        return instances
+
+
+_NOTHING = object()
 
 
 def _adapter(connection, value) -> Callable:

@@ -1,11 +1,12 @@
-"""Database specifics: pieces PostgreSQL has and SQLite (development) does not, and how
-each says a lock was held too long."""
+"""Database specifics: pieces PostgreSQL has and SQLite (development) does not, how each
+says a lock was held too long, and a row inserted with its dependents in one statement."""
 
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db import OperationalError, migrations
-from django.db.models import Func
+from django.db import OperationalError, connections, migrations
+from django.db.models import Func, Model
+from django.db.models.sql import InsertQuery
 
 
 class TsTzRange(Func):
@@ -81,3 +82,59 @@ class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
 def is_lock_timeout(exc: OperationalError) -> bool:
     """PostgreSQL's lock_timeout (55P03), or SQLite's busy timeout."""
     return getattr(exc.__cause__, "sqlstate", None) == "55P03" or "database is locked" in str(exc)
+
+
+def insert_with_rows(row: Model, rows: list[Model], *, using: str, on_conflict: str) -> bool:
+    """PostgreSQL: insert ``row`` unless constraint ``on_conflict`` refuses it, and ``rows``
+    (unsaved, referring to it) only if it went in: one statement, so all or nothing even
+    outside a transaction. True when inserted; each row then has its primary key.
+
+        WITH main AS (INSERT … ON CONFLICT ON CONSTRAINT … DO NOTHING RETURNING 1),
+             r0 AS (INSERT INTO … SELECT %s::type, … FROM main RETURNING id), …
+        SELECT (SELECT count(*) FROM main), (SELECT id FROM r0), …
+
+    The SQL comes from the models (the ORM compiles the main insert; each row's columns and
+    values are its concrete fields', as ``save`` would write them). A row's values are cast to
+    their columns' types: in a SELECT list a parameter has none of its own.
+    """
+    connection = connections[using]
+    main = InsertQuery(type(row))
+    main.insert_values(type(row)._meta.local_concrete_fields, [row])
+    [(main_sql, params)] = main.get_compiler(using=using).as_sql()
+    quote = connection.ops.quote_name
+    parts = [
+        f"WITH main AS ({main_sql} ON CONFLICT ON CONSTRAINT {quote(on_conflict)}"
+        " DO NOTHING RETURNING 1)"
+    ]
+    params = list(params)
+    for n, dependent in enumerate(rows):
+        meta = dependent._meta
+        fields = [
+            field
+            for field in meta.local_concrete_fields
+            if not (field is meta.auto_field and dependent.pk is None)
+        ]
+        columns = ", ".join(quote(field.column) for field in fields)
+        values = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
+        table, key = quote(meta.db_table), quote(meta.pk.column)
+        insert = f"INSERT INTO {table} ({columns}) SELECT {values} FROM main"  # noqa: S608
+        parts.append(f", r{n} AS ({insert} RETURNING {key})")  # names from the models
+        params += [
+            field.get_db_prep_save(field.pre_save(dependent, add=True), connection)
+            for field in fields
+        ]
+    selected = ["(SELECT count(*) FROM main)"]
+    selected += [
+        f"(SELECT {quote(r._meta.pk.column)} FROM r{n})"  # noqa: S608 (names from the models)
+        for n, r in enumerate(rows)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(" ".join(parts) + " SELECT " + ", ".join(selected), params)
+        inserted, *keys = cursor.fetchone()
+    if not inserted:
+        return False
+    for saved, key in zip([row, *rows], [row.pk, *keys], strict=True):
+        saved.pk = key
+        saved._state.adding = False
+        saved._state.db = using
+    return True

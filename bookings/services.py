@@ -9,14 +9,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import EmailOutbox
-from notifications.services import email_queue, email_supersede
+from notifications.services import (
+    email_dispatch_on_commit,
+    email_queue,
+    email_row,
+    email_supersede,
+)
 
 from .access import api_keys_recache_on_commit
 from .auth import ALL_SCOPES, hash_key
 from .errors import BookingNotStarted, InvalidTransition, ValidationFailed
 from .ids import ulid
 from .models import ApiKey, Booking, BookingHistory, EventType, Team
-from .routing import hosts_to_try, insert_with_first_free_host
+from .routing import hosts_to_try, insert_routed, insert_with_first_free_host, routing_transaction
 from .transitions import ATTENDEE_EDITABLE, TRANSITIONS, Transition, rescheduled_status
 from .validators import utc_iso
 
@@ -136,7 +141,6 @@ def _confirmation_kind(status: str) -> str:
     return EmailOutbox.Kind.CONFIRMATION
 
 
-@transaction.atomic(savepoint=False)  # joins the caller's transaction (idempotency) if any
 def booking_create(
     *,
     team: Team,
@@ -148,11 +152,13 @@ def booking_create(
     custom_fields: dict | None = None,
     metadata: dict | None = None,
 ) -> Booking:
-    """Create a booking and route it to a free host, in one transaction.
+    """Create a booking and route it to a free host, atomically.
 
     The booking is born DRAFT and routed at once to SCHEDULED, or PENDING_CONFIRMATION when
-    the event type requires confirmation; history records both steps. No free host: 409
-    ``slot_unavailable`` and nothing is left behind.
+    the event type requires confirmation; history records both steps, and the confirmation
+    email is queued. No free host: 409 ``slot_unavailable`` and nothing is left behind. The
+    booking, its history and its email are written together (``routing.insert_routed``: one
+    statement on PostgreSQL); a caller's transaction (an Idempotency-Key's) is joined.
     """
     if event_type.team_id != team.id:
         raise ValidationFailed({"event_type_id": "Unknown event type."})
@@ -160,60 +166,63 @@ def booking_create(
     _check_bookable(event_type=event_type, start_time=start_time, now=now)
     end_time, blocked_start, blocked_end = _slot(event_type, start_time)
 
-    hosts = hosts_to_try(
-        event_type=event_type,
-        blocked_start=blocked_start,
-        blocked_end=blocked_end,
-        pinned_host_id=assigned_to_id,
-    )
-    routed_status = (
-        Booking.Status.PENDING_CONFIRMATION
-        if event_type.requires_confirmation
-        else Booking.Status.SCHEDULED
-    )
-    booking = Booking(
-        team=team,
-        event_type=event_type,
-        status=routed_status,
-        start_time=start_time,
-        end_time=end_time,
-        blocked_start=blocked_start,
-        blocked_end=blocked_end,
-        attendee_name=attendee.name,
-        attendee_email=attendee.email,
-        attendee_phone=attendee.phone,
-        attendee_timezone=attendee.timezone,
-        custom_fields=custom_fields or {},
-        metadata=metadata or {},
-        ical_uid=f"{ulid()}@bookings",
-        created_at=now,
-        updated_at=now,
-    )
-    insert_with_first_free_host(booking, hosts)
+    with routing_transaction():
+        hosts = hosts_to_try(
+            event_type=event_type,
+            blocked_start=blocked_start,
+            blocked_end=blocked_end,
+            pinned_host_id=assigned_to_id,
+        )
+        routed_status = (
+            Booking.Status.PENDING_CONFIRMATION
+            if event_type.requires_confirmation
+            else Booking.Status.SCHEDULED
+        )
+        booking = Booking(
+            team=team,
+            event_type=event_type,
+            status=routed_status,
+            start_time=start_time,
+            end_time=end_time,
+            blocked_start=blocked_start,
+            blocked_end=blocked_end,
+            attendee_name=attendee.name,
+            attendee_email=attendee.email,
+            attendee_phone=attendee.phone,
+            attendee_timezone=attendee.timezone,
+            custom_fields=custom_fields or {},
+            metadata=metadata or {},
+            ical_uid=f"{ulid()}@bookings",
+            created_at=now,
+            updated_at=now,
+        )
 
-    created = _history(
-        booking,
-        action=BookingHistory.Action.CREATED,
-        actor=actor,
-        at=now,
-        to_status=Booking.Status.DRAFT,
-    )
-    routed = _history(
-        booking,
-        action=BookingHistory.Action.ROUTED,
-        actor=Actor.system(),
-        at=now,
-        from_status=Booking.Status.DRAFT,
-        changes={"assigned_to_id": [None, booking.assigned_to_id]},
-    )
-    BookingHistory.objects.bulk_create([created, routed])
-    email_queue(
-        booking=booking,
-        kind=_confirmation_kind(booking.status),
-        event_key=f"{booking.id}:created",
-        now=now,
-        supersede=False,
-    )
+        def written_with(booking: Booking) -> list:
+            created = _history(
+                booking,
+                action=BookingHistory.Action.CREATED,
+                actor=actor,
+                at=now,
+                to_status=Booking.Status.DRAFT,
+            )
+            routed = _history(
+                booking,
+                action=BookingHistory.Action.ROUTED,
+                actor=Actor.system(),
+                at=now,
+                from_status=Booking.Status.DRAFT,
+                changes={"assigned_to_id": [None, booking.assigned_to_id]},
+            )
+            email = email_row(
+                booking=booking,
+                kind=_confirmation_kind(booking.status),
+                event_key=f"{booking.id}:created",
+                now=now,
+            )
+            return [created, routed, email]
+
+        _created, _routed, email = insert_routed(booking, hosts, written_with)
+        email_dispatch_on_commit(email)
     return booking
 
 

@@ -94,7 +94,18 @@ def email_queue(
     """
     if supersede:
         email_supersede(booking_id=booking.pk)
-    row = EmailOutbox.objects.create(
+    row = email_row(booking=booking, kind=kind, event_key=event_key, to_email=to_email, now=now)
+    row.save(force_insert=True)
+    email_dispatch_on_commit(row)
+    return row
+
+
+def email_row(
+    *, booking, kind: str, event_key: str, to_email: str | None = None, now=None
+) -> EmailOutbox:
+    """The row ``email_queue`` writes, unsaved: for a caller that writes it with the booking
+    in one statement (``booking_create``), then calls ``email_dispatch_on_commit``."""
+    return EmailOutbox(
         booking=booking,
         kind=kind,
         event_key=event_key,
@@ -102,8 +113,11 @@ def email_queue(
         ical_sequence=booking.ical_sequence,
         next_attempt_at=timezone.now() if now is None else now,
     )
+
+
+def email_dispatch_on_commit(row: EmailOutbox) -> None:
+    """Enqueue the saved row's task once its transaction commits (at once in autocommit)."""
     transaction.on_commit(lambda: email_dispatch(outbox_id=row.pk))
-    return row
 
 
 def email_supersede(*, booking_id: str) -> int:

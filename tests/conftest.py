@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from bookings.access import api_keys_recache
 from bookings.models import ApiKey
 from bookings.services import api_key_create
+from bookings_project.settings.env import POSTGRESQL_ENGINE
 
 from .factories import EventTypeFactory, TeamFactory, TeamMemberFactory
 from .live_postgres import private_postgres  # noqa: F401 (a fixture: a cluster a test may stop)
@@ -46,7 +47,7 @@ def _ensure(name: str, host: str, port: int, start: list[str], how: str) -> None
 def pytest_sessionstart(session):
     from django.conf import settings
 
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if settings.DATABASES["default"]["ENGINE"] == POSTGRESQL_ENGINE:
         versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
         command = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
         _ensure(
@@ -87,7 +88,7 @@ def pytest_sessionstart(session):
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
-    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == POSTGRESQL_ENGINE
     with_redis = os.environ.get("TEST_WITH_REDIS") == "1"
     for item in items:
         if "postgres" in item.keywords and not on_postgres:

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from bookings_project.settings import env
+from bookings_project.settings.env import POSTGRESQL_ENGINE
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SECRET = "s3cr3t-" + "abcdefghij" * 6
@@ -33,6 +34,7 @@ OURS = (
     "DATABASE_CONN_MAX_AGE",
     "EMAIL_RELAY_GRACE_SECONDS",
     "DATABASE_CONNECT_TIMEOUT",
+    "DATABASE_PREPARED_STATEMENTS",
     "DJANGO_SETTINGS_MODULE",
     "EMAIL_TIMEOUT_SECONDS",
     "EMAIL_SEND_LEASE_SECONDS",
@@ -187,7 +189,7 @@ def test_good_values_are_parsed(start_ups):
     assert conn_max_age == "0"
     assert rate == "7"
     assert hosts == "['api.example', 'admin.example']"
-    assert database == "django.db.backends.postgresql"
+    assert database == POSTGRESQL_ENGINE
     assert cache == "django.core.cache.backends.redis.RedisCache"
     assert email == "django.core.mail.backends.smtp.EmailBackend"
 
@@ -200,7 +202,7 @@ def test_production_starts_with_every_required_variable(start_ups):
     assert (debug, hosts) == ("False", "['bookings.example']")
     # gunicorn's long-lived workers keep their connection between requests.
     assert conn_max_age == "60"
-    assert database == "django.db.backends.postgresql"
+    assert database == POSTGRESQL_ENGINE
     assert cache == "django.core.cache.backends.redis.RedisCache"
     assert email == "django.core.mail.backends.smtp.EmailBackend"
 
@@ -358,7 +360,7 @@ def test_url_helpers_parse_good_urls(monkeypatch):
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
 
     database = env.env_database("DATABASE_URL")
-    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["ENGINE"] == POSTGRESQL_ENGINE
     assert (database["NAME"], database["HOST"], database["PORT"]) == (
         "bookings",
         "db.example",
@@ -374,3 +376,32 @@ def test_atomic_requests_are_off():
     from django.conf import settings
 
     assert settings.DATABASES["default"].get("ATOMIC_REQUESTS", False) is False
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold"), [(None, "5"), ("true", "5"), ("false", "None"), ("off", "None")]
+)
+def test_prepared_statements_can_be_turned_off(value, threshold):
+    # On by default (values bound on the server, a statement prepared from its fifth use); off
+    # for a pooler that cannot keep prepared statements. A malformed value stops start-up.
+    environment = {"DATABASE_URL": "postgres://u:p@127.0.0.1:5432/x"}
+    if value is not None:
+        environment["DATABASE_PREPARED_STATEMENTS"] = value
+    probe = (
+        "import django; django.setup(); from django.conf import settings; "
+        "o = settings.DATABASES['default']['OPTIONS']; "
+        "print(o['server_side_binding'], o['prepare_threshold'])"
+    )
+    result = _start("local", environment, probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", threshold]
+
+
+def test_a_malformed_prepared_statements_value_stops_start_up():
+    environment = {
+        "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/x",
+        "DATABASE_PREPARED_STATEMENTS": "maybe",
+    }
+    result = _start("local", environment, "import django; django.setup()")
+    assert result.returncode != 0
+    assert "DATABASE_PREPARED_STATEMENTS" in result.stderr.strip().splitlines()[-1]

@@ -122,6 +122,14 @@ else:
     # request this many seconds, then 503, instead of holding a worker until gunicorn's 30 s
     # timeout kills it. A refused connection (the server stopped, the host up) fails at once.
     _database["OPTIONS"]["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=2)
+    # Values bound on the server, and a statement prepared (parsed and planned once per
+    # connection) from its fifth use: the hot reads and the create's insert skip PostgreSQL's
+    # planner. Behind PgBouncer in transaction mode that needs PgBouncer 1.21+ with
+    # max_prepared_statements set; or turn it off here.
+    _database["OPTIONS"]["server_side_binding"] = True
+    _database["OPTIONS"]["prepare_threshold"] = (
+        5 if env_bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    )
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

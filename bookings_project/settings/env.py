@@ -85,12 +85,19 @@ def _url(name: str, parse: Callable[[str], dict], schemes: set[str]) -> dict | N
         raise _fail(name, value, str(exc) or "malformed URL") from None
 
 
+# Django's PostgreSQL backend with a health check that needs no round trip (its base.py).
+POSTGRESQL_ENGINE = "bookings_project.postgresql"
+
+
 def env_database(name: str) -> dict | None:
-    return _url(
+    config = _url(
         name,
         environ.Env.db_url_config,
         {"postgres", "postgresql", "pgsql", "psql", "sqlite"},
     )
+    if config is not None and config["ENGINE"] == "django.db.backends.postgresql":
+        config["ENGINE"] = POSTGRESQL_ENGINE
+    return config
 
 
 def env_cache(name: str) -> dict | None:

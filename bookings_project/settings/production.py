@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import CACHES, CELERY_TASK_ALWAYS_EAGER, DATA_DIR, DATABASES, EMAIL_BACKEND
-from .env import env_bool, env_int, env_list, env_str
+from .env import POSTGRESQL_ENGINE, env_bool, env_int, env_list, env_str
 
 
 def _required(name: str):
@@ -19,7 +19,7 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY")
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise ImproperlyConfigured("Environment variable SECRET_KEY must be 50+ random characters.")
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] != POSTGRESQL_ENGINE:
     raise ImproperlyConfigured("Environment variable DATABASE_URL must point at PostgreSQL.")
 # No silent fallback to the development backends: per-process rate-limit counters, emails
 # sent inside the request, or on the console, are not a production service.
