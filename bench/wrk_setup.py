@@ -115,11 +115,11 @@ def prepare(depth: int) -> dict:
 _PRECREATE = """
 CREATE TEMP TABLE w_new ON COMMIT DROP AS
 SELECT 'bkg_' || pg_temp.ulid(pg_temp.ms(now()), %(run)s || '-' || g) AS id,
-       (%(hosts)s::text[])[g %% 10 + 1] AS host, g < %(count)s AS scheduled,
-       CASE WHEN g < %(count)s THEN %(start)s + (g / 10) * interval '15 minutes'
-            ELSE %(start)s + ((%(count)s + 9) / 10) * interval '15 minutes'
-                 + ((g - %(count)s) / 10) * interval '1 hour' END AS st
-FROM generate_series(0, %(count)s + %(pending)s - 1) AS g;
+       (%(hosts)s::text[])[g %% 10 + 1] AS host, g < %(count)s::int AS scheduled,
+       CASE WHEN g < %(count)s::int THEN %(start)s + (g / 10) * interval '15 minutes'
+            ELSE %(start)s + ((%(count)s::int + 9) / 10) * interval '15 minutes'
+                 + ((g - %(count)s::int) / 10) * interval '1 hour' END AS st
+FROM generate_series(0, %(count)s::int + %(pending)s::int - 1) AS g;
 INSERT INTO bookings_booking (id, team_id, event_type_id, assigned_to_id, status, start_time,
     end_time, blocked_start, blocked_end, attendee_name, attendee_email, attendee_phone,
     attendee_timezone, custom_fields, metadata, cancelled_by, ical_uid, ical_sequence,
