@@ -71,7 +71,7 @@ class KeysetCursorPagination(BasePagination):
 
     def page_arguments(self, request) -> dict:
         """``cursor`` and ``limit`` from the (validated) query string."""
-        params = request.query_params
+        params = request.GET
         return {
             "cursor": params.get(self.cursor_query_param),
             "limit": int(params.get(self.limit_query_param) or self.default_limit),

@@ -9,8 +9,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import viewsets
 from rest_framework.decorators import action
 
-from bookings_project.api.renderers import Utf8JSONRenderer
-from bookings_project.api.views import RateLimitedMixin, ok
+from bookings_project.api.renderers import JSON_CONTENT_TYPE, Utf8JSONRenderer
+from bookings_project.api.views import LeanReadMixin, RateLimitedMixin, ok
 
 from . import errors, selectors, services
 from .filters import BookingListQuery, MemberListQuery, query_validate
@@ -72,7 +72,6 @@ _ACTION_ERRORS = {
     415: ErrorEnvelope,
 }
 _BOOKING_ID = OpenApiParameter("booking_id", id_schema("bkg"), OpenApiParameter.PATH)
-JSON_CONTENT_TYPE = f"{Utf8JSONRenderer.media_type}; charset={Utf8JSONRenderer.charset}"
 
 _IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -83,7 +82,8 @@ _IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def _query(request) -> dict[str, list[str]]:
-    return {name: request.query_params.getlist(name) for name in request.query_params}
+    # ``GET``: DRF's request passes it through, and the lean path has Django's.
+    return {name: request.GET.getlist(name) for name in request.GET}
 
 
 def _actor(request) -> Actor:
@@ -136,8 +136,8 @@ def _send(result: Result) -> HttpResponse:
     )
 
 
-class ApiViewSet(RateLimitedMixin, viewsets.GenericViewSet):
-    """Our API's viewsets: rate-limited, scoped per action."""
+class ApiViewSet(LeanReadMixin, RateLimitedMixin, viewsets.GenericViewSet):
+    """Our API's viewsets: rate-limited, scoped per action; the hottest reads lean."""
 
     #: action → scope the key must carry.
     required_scopes: dict[str, str] = {}
@@ -145,8 +145,7 @@ class ApiViewSet(RateLimitedMixin, viewsets.GenericViewSet):
     query_actions = frozenset({"list"})
     lookup_value_regex = "[^/]+"
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
+    def check_request(self, request) -> None:
         # No action: a method the route does not take, answered 405 whatever its query.
         if self.action is not None and self.action not in self.query_actions:
             query_validate(_query(request))  # takes none: any parameter is a 400, not ignored
@@ -164,6 +163,7 @@ class BookingViewSet(ApiViewSet):
         **{name: transition.scope for name, transition in TRANSITIONS.items()},
     }
     lookup_url_kwarg = "booking_id"
+    lean_actions = frozenset({"retrieve", "list"})
     pagination_class = KeysetCursorPagination
     envelope_plural = "bookings"
 

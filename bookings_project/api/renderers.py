@@ -31,3 +31,7 @@ class Utf8JSONRenderer(JSONRenderer):
         if data is None:
             return b""
         return json_bytes(data)
+
+
+#: What every JSON response of ours says it is.
+JSON_CONTENT_TYPE = f"{Utf8JSONRenderer.media_type}; charset={Utf8JSONRenderer.charset}"

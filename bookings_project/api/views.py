@@ -2,10 +2,13 @@
 
 import time
 
+from django.http import HttpResponse
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .errors import RateLimited
+from .renderers import JSON_CONTENT_TYPE, json_bytes
 
 # The methods an API view may answer. OPTIONS and TRACE are left out, so they are 405 and
 # never listed in ``Allow`` (DRF's OPTIONS would answer a metadata document of its own).
@@ -22,6 +25,9 @@ class RateLimitedMixin:
         # Counted as the key is looked up (``bookings.auth``, one trip to the cache for both),
         # before scopes, so every response to a key (a 403 included) carries its headers.
         super().perform_authentication(request)
+        self.check_rate_limit(request)
+
+    def check_rate_limit(self, request) -> None:
         state = getattr(request, "rate_limit", None)
         if state is not None and state.exceeded:
             raise RateLimited(
@@ -36,6 +42,88 @@ class RateLimitedMixin:
             for header, value in state.headers().items():
                 response[header] = value
         return response
+
+
+# What a plain GET may say it accepts for the lean path to answer it (anything else, such as
+# ``application/json; indent=4`` or a type we cannot give, goes through DRF's negotiation).
+_LEAN_ACCEPTS = frozenset({"", "*/*", "application/json", "application/json, */*"})
+
+
+class LeanReadMixin:
+    """Answers the hottest reads (``lean_actions``: a plain GET) without DRF's request
+    machinery: no ``Request`` wrapper, content negotiation or ``Response`` rendering, which cost
+    a read more than its query does. The steps are DRF's own, in its order — authenticate, rate
+    limit, permissions, the view's ``check_request``, the action — on the Django request, and
+    the action is the same method the full path calls. Anything unusual (no credentials, an
+    ``Accept`` other than JSON, any error) is answered by the full path, so errors keep exactly
+    the shape and headers DRF gives them; ``tests/api/test_lean_reads.py`` compares the two.
+
+    An authenticator that returns None must have done nothing (DRF's contract: not attempted).
+    """
+
+    #: Actions answered this way on GET.
+    lean_actions: frozenset[str] = frozenset()
+
+    def check_request(self, request) -> None:
+        """Checks of the view's own after permissions (both paths), e.g. the query string."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.check_request(request)
+
+    def dispatch(self, request, *args, **kwargs):
+        action = self.action_map.get("get") if request.method == "GET" else None
+        if action not in self.lean_actions or request.META.get("HTTP_ACCEPT", "") not in (
+            _LEAN_ACCEPTS
+        ):
+            return super().dispatch(request, *args, **kwargs)
+        self.action, self.args, self.kwargs = action, args, kwargs
+        self.headers = self.default_response_headers
+        authenticator = authenticated = None
+        try:
+            for authenticator in self.get_authenticators():
+                authenticated = authenticator.authenticate(request)
+                if authenticated is not None:
+                    break
+        except Exception as exc:
+            return self._lean_failed(request, authenticator, None, exc)
+        if authenticated is None:
+            return super().dispatch(request, *args, **kwargs)  # nothing was done yet
+        try:
+            request.user, request.auth = authenticated
+            self.check_rate_limit(request)
+            for permission in self.get_permissions():
+                if not permission.has_permission(request, self):
+                    raise exceptions.PermissionDenied(
+                        getattr(permission, "message", None), getattr(permission, "code", None)
+                    )
+            self.check_request(request)
+            response = getattr(self, action)(request, *args, **kwargs)
+        except Exception as exc:
+            return self._lean_failed(request, authenticator, authenticated, exc)
+        answer = HttpResponse(
+            json_bytes(response.data), status=response.status_code, content_type=JSON_CONTENT_TYPE
+        )
+        for name, value in response.items():
+            if name != "Content-Type":
+                answer[name] = value
+        return self.finalize_response(request, answer, *args, **kwargs)
+
+    def _lean_failed(self, request, authenticator, authenticated, exc):
+        """The error as the full path answers it, from what the lean path had learnt (the key
+        is not authenticated, nor the request counted, a second time)."""
+        drf_request = self.initialize_request(request, *self.args, **self.kwargs)
+        if authenticated is None:
+            drf_request._not_authenticated()
+        else:
+            drf_request._authenticator = authenticator
+            drf_request.user, drf_request.auth = authenticated
+        self.request = drf_request
+        self.format_kwarg = self.get_format_suffix(**self.kwargs)
+        neg = self.perform_content_negotiation(drf_request)
+        drf_request.accepted_renderer, drf_request.accepted_media_type = neg
+        response = self.handle_exception(exc)
+        return self.finalize_response(drf_request, response, *self.args, **self.kwargs)
 
 
 class ApiView(RateLimitedMixin, APIView):
