@@ -515,7 +515,7 @@ static void print_json_string(const char *s)
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\')
             printf("\\%c", ch);
-        else if (ch < 0x20)
+        else if (ch < 0x20 || ch > 0x7e) /* a server's bytes need not be UTF-8 */
             printf("\\u%04x", ch);
         else
             putchar(ch);
@@ -574,10 +574,10 @@ int main(int argc, char **argv)
             struct conn *c = &conns[free_ring[free_head]];
             free_head = (free_head + 1) % opt.connections, free_count--;
             c->due = due;
-            c->sent = t;
+            c->sent = now();
             c->measured = next >= first_measured;
             if (c->measured)
-                push(&lags, &n_lags, &cap_lags, t - (due > c->free_at ? due : c->free_at));
+                push(&lags, &n_lags, &cap_lags, c->sent - (due > c->free_at ? due : c->free_at));
             next++;
             begin(c);
         }
