@@ -37,6 +37,7 @@ from bench.wrk_services import (  # noqa: E402
     CeleryDrain,
     Server,
     cpu_seconds,
+    ensure_compiled,
     ensure_database,
     ensure_debian_tool,
     flush_redis,
@@ -44,6 +45,7 @@ from bench.wrk_services import (  # noqa: E402
 )
 
 DATA = ROOT / ".data" / "bench"
+OPEN_LOOP = DATA / "open_loop"  # built from bench/open_loop.c
 PG = "postgres://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379"
 CACHE_DB, BROKER_DB, SMALL_BROKER_DB = 4, 5, 6  # the bench's own; flushed at the start
@@ -214,10 +216,9 @@ class Bench:
 
     def open_loop(self, server: Server, setup: dict, peak: float) -> None:
         rate, args = round(self.args.open_loop_share * peak), self.args
-        command = [sys.executable, str(ROOT / "bench" / "open_loop.py")]
-        command += [f"{server.url}/v1/bookings/{setup['booking_id']}", "--rate", str(rate)]
-        command += ["--seconds", str(args.seconds), "--warmup", str(args.warmup)]
-        command += ["--connections", str(args.connections)]
+        command = [str(OPEN_LOOP), f"{server.url}/v1/bookings/{setup['booking_id']}"]
+        command += ["--rate", str(rate), "--seconds", str(args.seconds)]
+        command += ["--warmup", str(args.warmup), "--connections", str(args.connections)]
         shown = " ".join(command)
         command += ["--header", f"Authorization: Bearer {setup['secret']}"]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -298,6 +299,7 @@ def main() -> None:
     args = parser.parse_args()
 
     ensure_debian_tool("wrk", "wrk")
+    ensure_compiled(ROOT / "bench" / "open_loop.c", OPEN_LOOP)
     if shutil.which("pgbench") is None:
         sys.exit("pgbench is missing: it comes with the PostgreSQL server package.")
     ensure_database(args.database_url, ["--deep-team", "500000"], "about 6 minutes")

@@ -33,6 +33,22 @@ def ensure_debian_tool(binary: str, package: str) -> None:
         sys.exit(f"Could not install {package}. As root: apt-get install {package}")
 
 
+def ensure_compiled(source: Path, binary: Path) -> Path:
+    """Compile the C program ``source`` with gcc -O2 into ``binary`` when that is missing or
+    older than the source (gcc installed from Debian when missing)."""
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    ensure_debian_tool("gcc", "gcc")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_name(f"{binary.name}.partial")  # never a half-written binary
+    command = ["gcc", "-O2", "-Wall", "-o", str(partial), str(source)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    partial.replace(binary)
+    return binary
+
+
 def ensure_database(url: str, seed_args: list[str], how_long: str) -> None:
     """Seed the database when it holds no bookings; migrate it in any case."""
     try:
