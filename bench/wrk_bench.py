@@ -36,6 +36,7 @@ from bench.wrk_report import Row, report  # noqa: E402
 from bench.wrk_services import (  # noqa: E402
     CeleryDrain,
     Server,
+    cpu_by_part,
     cpu_seconds,
     ensure_compiled,
     ensure_database,
@@ -119,7 +120,9 @@ class Bench:
             lua.write_text(wrk_lua.script(kind, threads=args.threads, offset=offset, **values))
             command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s"]
             command += ["--timeout", "10s", "--latency", "-s", str(lua), f"{server.url}{path}"]
+            cpu_before = cpu_seconds()
             output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            cpu = cpu_by_part(cpu_before, cpu_seconds(), server.process.pid)
             self.log.write(f"### {name} ({phase})\n$ {' '.join(command)}\n{output}\n")
             stats = json.loads(output.split("WRK_JSON ", 1)[1].splitlines()[0])
             offset += stats["used"] * args.threads
@@ -135,6 +138,8 @@ class Bench:
                 exhausted=stats["exhausted"],
                 sample=samples[0] if samples else "",
                 used=offset,
+                # CPU per request of each part of the stack, in µs (the measured phase)
+                extra={"cpu_us": {k: v * 1e6 / stats["requests"] for k, v in cpu.items()}},
             )
         )
 
@@ -155,6 +160,9 @@ class Bench:
         key, deep_key = {"secret": setup["secret"]}, {"secret": setup["deep_secret"]}
         self.wrk(server, "plain", "plain Django JSON view", "fixed", "/bench/plain", secret="")
         one = f"/v1/bookings/{setup['booking_id']}"
+        floor = f"/bench/round-trips?id={setup['booking_id']}"
+        name = "plain view + a GET's two round trips (Redis, PostgreSQL)"
+        self.wrk(server, "round_trips", name, "fixed", floor, secret="")
         get = self.wrk(server, "get", "GET /v1/bookings/{id}", "fixed", one, **key)
         page = "/v1/bookings?limit=50"
         self.wrk(server, "list", f"GET {page}", "fixed", page, **key)

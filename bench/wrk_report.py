@@ -26,7 +26,9 @@ class Row:
 
 # (row it is printed under, label, numerator row, denominator row, measure, comparison, target)
 RATIOS = [
+    ("round_trips", "÷ plain", "round_trips", "plain", "rate", None, None),
     ("get", "÷ plain", "get", "plain", "rate", ">=", 0.5),
+    ("get", "÷ its round trips alone", "get", "round_trips", "rate", None, None),
     ("list", "÷ plain", "list", "plain", "rate", ">=", 0.2),
     ("deep", "p50 ÷ first page p50", "deep", "deep_first", "p50_ms", "<=", 1.1),
     ("create", "÷ plain", "create", "plain", "rate", ">=", 0.12),
@@ -107,6 +109,7 @@ def report(rows: list[Row], *, meta: dict, memory: dict, celery: dict, path: Pat
                 line += f"  {text:30} {ratio['target']:>7}  {ratio['status']}"
             print(line.rstrip())
 
+    _cpu_table(rows)
     print()
     for row in rows:
         if not row.valid:
@@ -152,3 +155,15 @@ def report(rows: list[Row], *, meta: dict, memory: dict, celery: dict, path: Pat
             "a quiet machine."
         )
     print(f"\nWritten to {path}")
+
+
+def _cpu_table(rows: list[Row]) -> None:
+    """Where each request's CPU went (the measured phase, all processes on the machine)."""
+    parts = ("gunicorn", "postgres", "redis", "load", "other")
+    print(f"\nCPU per request, µs: {'scenario':46} " + "".join(f"{p:>9}" for p in parts), end="")
+    print(f"{'total':>9}")
+    for row in rows:
+        cpu = row.extra.get("cpu_us")
+        if cpu:
+            cells = "".join(f"{cpu[p]:9.0f}" for p in parts)
+            print(f"{'':21}{row.name[:46]:46} {cells}{sum(cpu.values()):9.0f}")

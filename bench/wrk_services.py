@@ -127,6 +127,33 @@ def cpu_seconds() -> dict[int, tuple[str, int, float]]:
     return found
 
 
+def cpu_by_part(before: dict, after: dict, server_pid: int) -> dict[str, float]:
+    """CPU seconds used between two snapshots by each part of the stack: the gunicorn server
+    (master and workers), PostgreSQL, Redis, the load generator and everything else."""
+    children_of: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in after.items():
+        children_of.setdefault(parent, []).append(pid)
+    server, queue = set(), [server_pid]
+    while queue:
+        pid = queue.pop()
+        server.add(pid)
+        queue.extend(children_of.get(pid, []))
+    used = dict.fromkeys(("gunicorn", "postgres", "redis", "load", "other"), 0.0)
+    for pid, (name, _, seconds) in after.items():
+        if pid in server:
+            part = "gunicorn"
+        elif name.startswith("postgres"):
+            part = "postgres"
+        elif name.startswith("redis"):
+            part = "redis"
+        elif name in ("wrk", "open_loop", "pgbench"):
+            part = "load"
+        else:
+            part = "other"
+        used[part] += seconds - before.get(pid, (name, 0, 0.0))[2]
+    return used
+
+
 def interference(before: dict, after: dict) -> list[tuple[str, float]]:
     """CPU seconds other processes used between the two snapshots, busiest first: not ours
     (this process and what it started), not PostgreSQL or Redis (they serve the bench)."""

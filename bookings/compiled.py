@@ -8,10 +8,13 @@ the queryset, and notes which SQL parameter is which value. Later calls of that 
 swap in the values and run the SQL on a copy of that compiler, which turns rows into model
 instances as a queryset does (``.only()`` fields deferred, annotations set, the database's
 converters applied). ``build`` must use strings and datetimes only as query parameters: a
-value that shapes the SQL is an integer or None.
+value that shapes the SQL is an integer or None. With ``records=True`` the rows come back as
+read-only named tuples of the selected fields (converters applied) instead of model instances:
+what a read that only renders its rows needs, at a fraction of a model's cost per row.
 tests/bookings/test_compiled_queries.py checks each compiled read against its queryset.
 """
 
+from collections import namedtuple
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,8 +28,9 @@ _STAND_IN_BASE = datetime(2, 1, 1, tzinfo=UTC)
 
 
 class CompiledQuery:
-    def __init__(self, build: Callable[..., QuerySet]):
+    def __init__(self, build: Callable[..., QuerySet], *, records: bool = False):
         self._build = build
+        self._records = records
         self._compiled: dict[tuple, tuple[SQLCompiler | None, str, list]] = {}
 
     def __call__(self, using: str = DEFAULT_DB_ALIAS, **values) -> list:
@@ -40,6 +44,8 @@ class CompiledQuery:
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, tuple(slot(values) for slot in compiled.slots))
             rows = cursor.fetchall()
+        if self._records:
+            return compiled.records(rows, connection)
         return compiled.models(rows, using, connection)
 
     def _compile(self, using: str, values: dict) -> "_Compiled":
@@ -107,17 +113,32 @@ class _Compiled:
             for position, (converters, expression) in compiler.get_converters(fields).items()
         ]
 
+        self.record = None  # made on first use
+
+    def _converted(self, row: tuple, connection):
+        if not self.converters:
+            return row
+        row = list(row)
+        for position, converters, expression in self.converters:
+            value = row[position]
+            for convert in converters:
+                value = convert(value, expression, connection)
+            row[position] = value
+        return row
+
+    def records(self, rows: list, connection) -> list[tuple]:
+        if self.annotations:
+            raise ValueError("A compiled read with annotations returns models, not records.")
+        if self.record is None:
+            self.record = namedtuple(f"{self.model.__name__}Record", self.names)
+        make, first, last = self.record._make, self.first, self.last
+        return [make(self._converted(row, connection)[first:last]) for row in rows]
+
     def models(self, rows: list, using: str, connection) -> list[Model]:
         model, first, last, names = self.model, self.first, self.last, self.names
         instances = []
         for row in rows:
-            if self.converters:
-                row = list(row)
-                for position, converters, expression in self.converters:
-                    value = row[position]
-                    for convert in converters:
-                        value = convert(value, expression, connection)
-                    row[position] = value
+            row = self._converted(row, connection)
             instance = model.from_db(using, names, row[first:last])
             for name, position in self.annotations:
                 setattr(instance, name, row[position])

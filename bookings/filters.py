@@ -5,6 +5,7 @@ parameter and a repeated one. The values are parsed by the same fields as reques
 """
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 
 from rest_framework import serializers
 
@@ -80,7 +81,7 @@ def query_validate(
     Every problem is reported at once in one ``ValidationFailed``: unknown or repeated
     parameters, bad values, and ``extra_errors`` (the paginator's, for ``limit``/``cursor``).
     """
-    fields = serializer_class().fields if serializer_class else {}
+    fields, any_required = _query_fields(serializer_class) if serializer_class else ((), False)
     allowed = set(fields) | set(also_allowed)
     errors: dict[str, list[str]] = {}
     for name, values in query.items():
@@ -94,7 +95,9 @@ def query_validate(
             ]
     single = {name: values[-1] for name, values in query.items() if name in fields}
     kwargs = {}
-    if serializer_class is not None:
+    # No parameter of the serializer's (the usual list request): nothing to validate, and
+    # building one costs a deep copy of its fields.
+    if serializer_class is not None and (single or any_required):
         serializer = serializer_class(data=single)
         if serializer.is_valid():
             kwargs = serializer.selector_kwargs()
@@ -106,3 +109,10 @@ def query_validate(
     if errors:
         raise ValidationFailed(errors)
     return kwargs
+
+
+@cache
+def _query_fields(serializer_class: type[serializers.Serializer]) -> tuple[frozenset, bool]:
+    """The parameters a query serializer takes, and whether it requires any."""
+    fields = serializer_class().fields
+    return frozenset(fields), any(field.required for field in fields.values())

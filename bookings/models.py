@@ -218,8 +218,14 @@ class Booking(models.Model):
     id = models.CharField(
         primary_key=True, max_length=ID_LENGTH, default=IdFactory("bkg"), editable=False
     )
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="bookings")
-    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="bookings")
+    # No index of their own: the indexes below that lead with them serve their lookups
+    # (migration 0010), and each index is one more insertion per booking.
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, related_name="bookings", db_index=False
+    )
+    event_type = models.ForeignKey(
+        EventType, on_delete=models.PROTECT, related_name="bookings", db_index=False
+    )
     assigned_to = models.ForeignKey(
         TeamMember, on_delete=models.PROTECT, related_name="bookings", null=True, blank=True
     )
@@ -366,7 +372,10 @@ class BookingHistory(models.Model):
     Action = BookingHistoryAction
     ActorType = BookingHistoryActorType
 
-    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="history")
+    # Served by ``history_booking_at`` (migration 0010).
+    booking = models.ForeignKey(
+        Booking, on_delete=models.CASCADE, related_name="history", db_index=False
+    )
     # Set by the services, from the one clock reading of the change it records.
     at = models.DateTimeField(default=timezone.now, editable=False)
     action = models.CharField(max_length=32, choices=Action.choices)
@@ -409,7 +418,8 @@ class IdempotencyKey(models.Model):
     waits on the unique index until the first commits, then replays it.
     """
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    # Served by the unique (team, key) index (migration 0010).
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True)

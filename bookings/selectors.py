@@ -61,11 +61,21 @@ def booking_get(*, team: Team, booking_id: str) -> Booking:
     return rows[0]
 
 
-_booking_by_id = CompiledQuery(
-    lambda *, team_id, booking_id: (
-        Booking.objects.filter(team_id=team_id, pk=booking_id).only(*BOOKING_RENDERED).order_by()
-    )
-)
+def booking_view(*, team: Team, booking_id: str) -> tuple:
+    """The booking to render: a read-only record of ``BOOKING_RENDERED``, not a model."""
+    _check_id(booking_id, "bkg", "Booking")
+    rows = _booking_view(team_id=team.pk, booking_id=booking_id)
+    if not rows:
+        raise NotFound("Booking not found.")
+    return rows[0]
+
+
+def _booking_by_id_queryset(*, team_id, booking_id):
+    return Booking.objects.filter(team_id=team_id, pk=booking_id).only(*BOOKING_RENDERED).order_by()
+
+
+_booking_by_id = CompiledQuery(_booking_by_id_queryset)
+_booking_view = CompiledQuery(_booking_by_id_queryset, records=True)
 
 
 def booking_list(
@@ -103,7 +113,8 @@ def booking_list(
 
 
 def booking_page(*, team: Team, cursor: str | None, limit: int, **filters) -> Page:
-    """One page of ``booking_list`` (same filters) after ``cursor``, rendered fields only."""
+    """One page of ``booking_list`` (same filters) after ``cursor``: records of the rendered
+    fields, as ``booking_view`` gives."""
     if filters.get("attendee_email") is not None:
         filters["attendee_email"] = filters["attendee_email"].lower()  # as the index holds it
     if filters.get("statuses") is not None:
@@ -123,7 +134,7 @@ def _booking_page_queryset(*, team_id, after_time, after_id, count, **filters):
     return keyset_after(bookings, after_time, after_id)[:count]
 
 
-_booking_page = CompiledQuery(_booking_page_queryset)
+_booking_page = CompiledQuery(_booking_page_queryset, records=True)
 
 
 def booking_history_list(*, booking: Booking) -> QuerySet[BookingHistory]:
@@ -132,6 +143,22 @@ def booking_history_list(*, booking: Booking) -> QuerySet[BookingHistory]:
 
 def event_type_list(*, team: Team) -> QuerySet[EventType]:
     return EventType.objects.filter(team=team).prefetch_related("host_links").order_by("id")
+
+
+def event_type_for_booking(*, team: Team, event_type_id: str) -> EventType | None:
+    """The team's event type a create names, or None: one query, compiled once (a create's
+    hot path)."""
+    if not is_valid_id(event_type_id, "evt"):
+        return None
+    rows = _event_type_by_id(team_id=team.pk, event_type_id=event_type_id)
+    return rows[0] if rows else None
+
+
+_event_type_by_id = CompiledQuery(
+    lambda *, team_id, event_type_id: EventType.objects.filter(
+        team_id=team_id, pk=event_type_id
+    ).order_by()[:1]
+)
 
 
 def event_type_get(*, team: Team, event_type_id: str) -> EventType:

@@ -1,6 +1,7 @@
 """Shapes of the API: output serializers for resources and envelopes, input serializers."""
 
 from collections.abc import Callable, Mapping
+from functools import cache
 
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -16,6 +17,7 @@ from .fields import (
     TimezoneField,
 )
 from .models import Booking, BookingHistory, EventType, TeamMember
+from .selectors import event_type_for_booking
 from .services import Attendee
 from .validators import utc_iso
 
@@ -81,6 +83,11 @@ class CancellationSerializer(DeclaredOutputSerializer):
     cancelled_at = serializers.DateTimeField()
 
 
+@cache
+def _cancellation_writer() -> CancellationSerializer:
+    return CancellationSerializer()  # stateless: its fields are compiled once per class
+
+
 class BookingSerializer(DeclaredOutputSerializer, serializers.ModelSerializer):
     """A booking: one attendee's slot with one host."""
 
@@ -115,7 +122,7 @@ class BookingSerializer(DeclaredOutputSerializer, serializers.ModelSerializer):
     def get_cancellation(self, booking) -> dict | None:
         if booking.cancelled_at is None:
             return None
-        return CancellationSerializer().to_representation(booking)
+        return _cancellation_writer().to_representation(booking)
 
 
 class EventTypeSerializer(serializers.ModelSerializer):
@@ -269,10 +276,10 @@ class BookingCreateSerializer(StrictSerializer):
     metadata = JSONObjectField(required=False)
 
     def validate_event_type_id(self, value):
-        try:
-            return EventType.objects.get(team=self.context["team"], pk=value)
-        except EventType.DoesNotExist:
-            raise serializers.ValidationError("Unknown event type.") from None
+        event_type = event_type_for_booking(team=self.context["team"], event_type_id=value)
+        if event_type is None:
+            raise serializers.ValidationError("Unknown event type.")
+        return event_type
 
     def service_kwargs(self) -> dict:
         """The validated request as the arguments of ``services.booking_create``."""

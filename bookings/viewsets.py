@@ -195,7 +195,7 @@ class BookingViewSet(ApiViewSet):
         responses={200: BookingEnvelope, **_GET_ERRORS},
     )
     def retrieve(self, request, booking_id: str):
-        booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
+        booking = selectors.booking_view(team=request.user.team, booking_id=booking_id)
         return ok(booking=BookingSerializer(booking).data)
 
     @extend_schema(

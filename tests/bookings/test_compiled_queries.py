@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models import Count
 
 from bookings import selectors
 from bookings.compiled import CompiledQuery
@@ -82,6 +83,29 @@ def test_get_matches_the_row_and_is_scoped_to_the_team(team, other_team, booking
     }
     with pytest.raises(selectors.NotFound):
         selectors.booking_get(team=other_team, booking_id=booking.id)
+
+
+def test_view_is_a_record_of_the_rendered_fields_scoped_to_the_team(team, other_team, bookings):
+    booking = bookings[17]
+
+    got = selectors.booking_view(team=team, booking_id=booking.id)
+
+    full = Booking.objects.get(pk=booking.id)
+    assert isinstance(got, tuple)  # read-only: nothing can save it
+    assert set(got._fields) == set(selectors.BOOKING_RENDERED)
+    assert got._asdict() == {name: getattr(full, name) for name in selectors.BOOKING_RENDERED}
+    with pytest.raises(selectors.NotFound):
+        selectors.booking_view(team=other_team, booking_id=booking.id)
+
+
+def test_records_refuse_a_read_with_annotations(team, bookings):
+    query = CompiledQuery(
+        lambda *, team_id: Booking.objects.filter(team_id=team_id).annotate(n=Count("id")),
+        records=True,
+    )
+
+    with pytest.raises(ValueError, match="annotations"):
+        query(team_id=team.id)
 
 
 def test_a_value_changed_before_use_is_refused(team):
