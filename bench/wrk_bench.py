@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import resource
 import secrets
 import shutil
 import subprocess
@@ -120,9 +121,10 @@ class Bench:
             lua.write_text(wrk_lua.script(kind, threads=args.threads, offset=offset, **values))
             command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s"]
             command += ["--timeout", "10s", "--latency", "-s", str(lua), f"{server.url}{path}"]
-            cpu_before = cpu_seconds()
+            cpu_before, wrk_before = cpu_seconds(), _children_cpu()
             output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             cpu = cpu_by_part(cpu_before, cpu_seconds(), server.process.pid)
+            cpu["load"] += _children_cpu() - wrk_before  # wrk has exited: not in /proc
             self.log.write(f"### {name} ({phase})\n$ {' '.join(command)}\n{output}\n")
             stats = json.loads(output.split("WRK_JSON ", 1)[1].splitlines()[0])
             offset += stats["used"] * args.threads
@@ -356,6 +358,11 @@ def main() -> None:
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
     report(bench.rows, meta=meta, memory=memory, celery=celery, path=DATA / "wrk_last.json")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _git(*args: str) -> str:

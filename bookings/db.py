@@ -89,47 +89,31 @@ def insert_with_rows(row: Model, rows: list[Model], *, using: str, on_conflict: 
     (unsaved, referring to it) only if it went in: one statement, so all or nothing even
     outside a transaction. True when inserted; each row then has its primary key.
 
-        WITH main AS (INSERT … ON CONFLICT ON CONSTRAINT … DO NOTHING RETURNING 1),
-             r0 AS (INSERT INTO … SELECT %s::type, … FROM main RETURNING id), …
+        WITH main AS (INSERT … ON CONFLICT ON CONSTRAINT … DO NOTHING RETURNING id),
+             r0 AS (INSERT INTO … SELECT main.id, %s::type, … FROM main RETURNING id), …
         SELECT (SELECT count(*) FROM main), (SELECT id FROM r0), …
 
     The SQL comes from the models (the ORM compiles the main insert; each row's columns and
-    values are its concrete fields', as ``save`` would write them). A row's values are cast to
-    their columns' types: in a SELECT list a parameter has none of its own.
+    values are its concrete fields', as ``save`` would write them; a row's reference to the
+    main row is read from ``main``). A row's values are cast to their columns' types: in a
+    SELECT list a parameter has none of its own. The SQL is worked out once per shape (the
+    models, which keys are unset, which references are to the main row) and then only the
+    values change: the same text each time, which psycopg converts once (it caches statements
+    of at most 50 parameters) and the server prepares.
     """
     connection = connections[using]
-    main = InsertQuery(type(row))
-    main.insert_values(type(row)._meta.local_concrete_fields, [row])
-    [(main_sql, params)] = main.get_compiler(using=using).as_sql()
-    quote = connection.ops.quote_name
-    parts = [
-        f"WITH main AS ({main_sql} ON CONFLICT ON CONSTRAINT {quote(on_conflict)}"
-        " DO NOTHING RETURNING 1)"
-    ]
-    params = list(params)
-    for n, dependent in enumerate(rows):
-        meta = dependent._meta
-        fields = [
-            field
-            for field in meta.local_concrete_fields
-            if not (field is meta.auto_field and dependent.pk is None)
-        ]
-        columns = ", ".join(quote(field.column) for field in fields)
-        values = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
-        table, key = quote(meta.db_table), quote(meta.pk.column)
-        insert = f"INSERT INTO {table} ({columns}) SELECT {values} FROM main"  # noqa: S608
-        parts.append(f", r{n} AS ({insert} RETURNING {key})")  # names from the models
-        params += [
-            field.get_db_prep_save(field.pre_save(dependent, add=True), connection)
-            for field in fields
-        ]
-    selected = ["(SELECT count(*) FROM main)"]
-    selected += [
-        f"(SELECT {quote(r._meta.pk.column)} FROM r{n})"  # noqa: S608 (names from the models)
-        for n, r in enumerate(rows)
-    ]
+    shape = (
+        using,
+        type(row),
+        on_conflict,
+        tuple(_dependent_shape(row, dependent) for dependent in rows),
+    )
+    plan = _insert_plans.get(shape)
+    if plan is None:
+        plan = _insert_plans[shape] = _InsertPlan(row, rows, connection, on_conflict)
+    params = plan.params(row, rows, connection)
     with connection.cursor() as cursor:
-        cursor.execute(" ".join(parts) + " SELECT " + ", ".join(selected), params)
+        cursor.execute(plan.sql, params)
         inserted, *keys = cursor.fetchone()
     if not inserted:
         return False
@@ -138,3 +122,85 @@ def insert_with_rows(row: Model, rows: list[Model], *, using: str, on_conflict: 
         saved._state.adding = False
         saved._state.db = using
     return True
+
+
+def _dependent_shape(row: Model, dependent: Model) -> tuple:
+    """A dependent row's model, whether its key is unset, and which of its fields refer to
+    ``row`` (their values are read from the main insert)."""
+    meta = dependent._meta
+    return (
+        type(dependent),
+        dependent.pk is None,
+        tuple(
+            field.attname
+            for field in meta.local_concrete_fields
+            if field.is_relation
+            and field.related_model is type(row)
+            and getattr(dependent, field.attname) == row.pk
+        ),
+    )
+
+
+_insert_plans: dict[tuple, "_InsertPlan"] = {}
+
+
+class _InsertPlan:
+    """One shape's statement, and the fields whose values it takes, in order."""
+
+    def __init__(self, row: Model, rows: list[Model], connection, on_conflict: str):
+        quote = connection.ops.quote_name
+        row_meta = row._meta
+        self.main_fields = [
+            field
+            for field in row_meta.local_concrete_fields
+            if not (field is row_meta.auto_field and row.pk is None)
+        ]
+        main = InsertQuery(type(row))
+        main.insert_values(self.main_fields, [row])
+        [(main_sql, main_params)] = main.get_compiler(using=connection.alias).as_sql()
+        if len(main_params) != len(self.main_fields):  # a value written into the SQL
+            raise ValueError("Every value of the main row must be a query parameter.")
+        main_key = quote(row_meta.pk.column)
+        parts = [
+            f"WITH main AS ({main_sql} ON CONFLICT ON CONSTRAINT {quote(on_conflict)}"
+            f" DO NOTHING RETURNING {main_key})"
+        ]
+        self.dependent_fields = []
+        for n, dependent in enumerate(rows):
+            meta = dependent._meta
+            _model, _unset, from_main = _dependent_shape(row, dependent)
+            fields = [
+                field
+                for field in meta.local_concrete_fields
+                if not (field is meta.auto_field and dependent.pk is None)
+            ]
+            columns = ", ".join(quote(field.column) for field in fields)
+            values = ", ".join(
+                f"main.{main_key}"
+                if field.attname in from_main
+                else f"%s::{field.cast_db_type(connection)}"
+                for field in fields
+            )
+            table, key = quote(meta.db_table), quote(meta.pk.column)
+            insert = f"INSERT INTO {table} ({columns}) SELECT {values} FROM main"  # noqa: S608
+            parts.append(f", r{n} AS ({insert} RETURNING {key})")  # names from the models
+            self.dependent_fields.append([f for f in fields if f.attname not in from_main])
+        selected = ["(SELECT count(*) FROM main)"]
+        selected += [
+            f"(SELECT {quote(r._meta.pk.column)} FROM r{n})"  # noqa: S608 (names from the models)
+            for n, r in enumerate(rows)
+        ]
+        self.sql = " ".join(parts) + " SELECT " + ", ".join(selected)
+
+    def params(self, row: Model, rows: list[Model], connection) -> list:
+        # As the ORM's insert prepares each value: the field's pre_save, then its database form.
+        params = [
+            field.get_db_prep_save(field.pre_save(row, add=True), connection)
+            for field in self.main_fields
+        ]
+        for dependent, fields in zip(rows, self.dependent_fields, strict=True):
+            params += [
+                field.get_db_prep_save(field.pre_save(dependent, add=True), connection)
+                for field in fields
+            ]
+        return params

@@ -29,35 +29,50 @@ class DeclaredOutputSerializer(serializers.Serializer):
     DRF's field-by-field path costs several times more for a page of 100 bookings; this reads
     each declared field's source once and formats times itself. Plain fields are read as
     attributes; nested serializers and method fields are called as DRF would. The fields are
-    compiled into writers once per class, not per request: a subclass's fields must not depend
-    on its context or instance (none here do).
+    compiled into one render function per class, not per request: a subclass's fields must not
+    depend on its context or instance (none here do).
     """
 
     @classmethod
-    def _compiled_writers(cls, instance) -> list[tuple[str, Callable]]:
-        writers = cls.__dict__.get("_writers")
-        if writers is None:
-            writers = [(name, instance._writer(field)) for name, field in instance.fields.items()]
-            cls._writers = writers
-        return writers
+    def _compiled_render(cls, instance) -> Callable:
+        render = cls.__dict__.get("_render")
+        if render is None:
+            render = cls._render = instance._build_render()
+        return render
 
-    def _writer(self, field) -> Callable:
-        """A function of (serializer, object) writing one field."""
-        if isinstance(field, serializers.SerializerMethodField):
-            return getattr(type(self), field.method_name)
-        if isinstance(field, serializers.BaseSerializer):
-            return lambda _serializer, obj: field.to_representation(field.get_attribute(obj))
-        attribute = field.source_attrs[0] if len(field.source_attrs) == 1 else None
-        if attribute is None:
-            return lambda _serializer, obj: field.to_representation(field.get_attribute(obj))
-        if isinstance(field, serializers.DateTimeField | AwareDateTimeField):
-            return lambda _serializer, obj: (
-                None if (v := getattr(obj, attribute)) is None else utc_iso(v)
-            )
-        return lambda _serializer, obj: getattr(obj, attribute)
+    def _build_render(self) -> Callable:
+        """A function of (serializer, object) returning the dict, written out as Python source
+        from the declared fields (as dataclasses writes its methods): one dict display, each
+        field an attribute read, a time's UTC text, a method or a nested serializer's call."""
+        namespace: dict[str, object] = {"utc_iso": utc_iso}
+        items = []
+        for n, (name, field) in enumerate(self.fields.items()):
+            attribute = field.source_attrs[0] if len(field.source_attrs) == 1 else None
+            if isinstance(field, serializers.SerializerMethodField):
+                namespace[f"method{n}"] = getattr(type(self), field.method_name)
+                value = f"method{n}(self, obj)"
+            elif isinstance(field, DeclaredOutputSerializer) and field.source == "*":
+                namespace[f"render{n}"] = field._compiled_render(field)
+                namespace[f"nested{n}"] = field
+                value = f"render{n}(nested{n}, obj)"
+            elif (
+                isinstance(field, serializers.BaseSerializer)
+                or attribute is None
+                or not attribute.isidentifier()
+            ):
+                namespace[f"field{n}"] = field
+                value = f"field{n}.to_representation(field{n}.get_attribute(obj))"
+            elif isinstance(field, serializers.DateTimeField | AwareDateTimeField):
+                value = f"(None if (v := obj.{attribute}) is None else utc_iso(v))"
+            else:
+                value = f"obj.{attribute}"
+            items.append(f"{name!r}: {value}")
+        source = "def render(self, obj):\n    return {" + ", ".join(items) + "}\n"
+        exec(source, namespace)  # noqa: S102 (source made above from the declared fields)
+        return namespace["render"]
 
     def to_representation(self, instance) -> dict:
-        return {name: write(self, instance) for name, write in self._compiled_writers(self)}
+        return self._compiled_render(self)(self, instance)
 
 
 class AttendeeSerializer(DeclaredOutputSerializer):

@@ -47,7 +47,9 @@ def parse_aware_datetime(value: str) -> datetime:
 
 def utc_iso(value: datetime) -> str:
     """RFC 3339 in UTC with ``Z``, as DRF renders it (microseconds only when there are some)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:  # as the database's rows already are
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def is_iso_date(value: str) -> bool:

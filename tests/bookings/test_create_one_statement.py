@@ -114,3 +114,39 @@ def test_inserted_rows_get_their_keys_and_values(event_type, hosts):
     assert Booking.objects.get(pk=booking.pk).metadata == {"a": [1, "é"]}
     assert not booking._state.adding
     assert not email._state.adding
+
+
+def test_each_shape_is_one_statement_text_psycopg_converts_once(event_type, hosts):
+    from psycopg import _queries
+
+    _queries._query2pg.cache_clear()
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append((sql, len(params)))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        for day in (3, 4, 5):
+            booking = booking_build(
+                event_type=event_type, assigned_to=hosts[0], start_time=in_days(day)
+            )
+            assert insert_with_rows(
+                booking, _rows(booking), using="default", on_conflict=OVERLAP_CONSTRAINT
+            )
+    assert len({sql for sql, _ in sent}) == 1  # the same text: prepared by the server
+    # psycopg caches the conversion of statements of up to 50 parameters: one miss, then hits
+    assert sent[0][1] <= _queries.MAX_CACHED_STATEMENT_PARAMS
+    info = _queries._query2pg.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    # the rows refer to the booking through the main insert, not a parameter of their own
+    assert 'main."id"' in sent[0][0]
+    assert set(
+        BookingHistory.objects.filter(booking__start_time__gte=in_days(3)).values_list(
+            "booking_id", flat=True
+        )
+    ) == set(
+        EmailOutbox.objects.filter(booking__start_time__gte=in_days(3)).values_list(
+            "booking_id", flat=True
+        )
+    )
