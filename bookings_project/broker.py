@@ -4,10 +4,15 @@ kombu's Redis channel builds a new ``redis.Redis`` client for every message it p
 (``conn_or_acquire``), and building one copies redis-py's table of some 170 reply callbacks:
 a fifth of a create's CPU went into enqueueing its confirmation email, most of it there. A
 client holds no connection of its own (they come from the channel's pool), so one per channel
-and pool does the same work. Used for ``redis://`` brokers (``settings.base``).
+and pool does the same work. ``install`` makes it kombu's transport for ``redis://`` URLs
+(called where the Celery app is made, before any connection): the URLs and the logs stay as
+they were ("Connected to redis://…").
 """
 
+import kombu.transport
 from kombu.transport import redis as kombu_redis
+
+NAME = "bookings_project.broker:Transport"
 
 
 class Channel(kombu_redis.Channel):
@@ -25,3 +30,8 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def install() -> None:
+    kombu.transport.TRANSPORT_ALIASES["redis"] = NAME
+    kombu.transport._transport_cache.pop("redis", None)  # resolved again, to this

@@ -3,9 +3,11 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
+from bookings_project import broker
 from bookings_project.api.request_id import current_request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bookings_project.settings.local")
+broker.install()  # publishing through one Redis client per channel
 
 app = Celery("bookings_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.redis
 
 def test_publishes_share_one_client_and_all_arrive():
     queue = Queue(f"test-broker-{uuid.uuid4().hex}")
-    with Connection(REDIS_TEST_URL, transport="bookings_project.broker:Transport") as conn:
+    with Connection(REDIS_TEST_URL) as conn:  # redis:// is ours once the project is imported
         channel = conn.default_channel
         producer = conn.Producer(channel)
         clients = set()
@@ -24,6 +24,7 @@ def test_publishes_share_one_client_and_all_arrive():
             producer.publish({"n": n}, routing_key=queue.name, declare=[queue])
             clients.add(id(channel._publish_client))
         assert len(clients) == 1
+        assert conn.as_uri().startswith("redis://")  # as the logs show it
         with conn.SimpleQueue(queue) as simple:
             received = []
             for _ in range(5):
