@@ -44,9 +44,10 @@ class RateLimitedMixin:
         return response
 
 
-# What a plain GET may say it accepts for the lean path to answer it (anything else, such as
-# ``application/json; indent=4`` or a type we cannot give, goes through DRF's negotiation).
-_LEAN_ACCEPTS = frozenset({"", "*/*", "application/json", "application/json, */*"})
+# What a plain GET may say it accepts for the lean path to answer it: nothing (no header), or
+# one of these. Anything else goes through DRF's negotiation: ``application/json; indent=4``,
+# a type we cannot give, and an empty header (no type acceptable: 406).
+_LEAN_ACCEPTS = frozenset({None, "*/*", "application/json", "application/json, */*"})
 
 
 class LeanReadMixin:
@@ -73,9 +74,7 @@ class LeanReadMixin:
 
     def dispatch(self, request, *args, **kwargs):
         action = self.action_map.get("get") if request.method == "GET" else None
-        if action not in self.lean_actions or request.META.get("HTTP_ACCEPT", "") not in (
-            _LEAN_ACCEPTS
-        ):
+        if action not in self.lean_actions or request.META.get("HTTP_ACCEPT") not in _LEAN_ACCEPTS:
             return super().dispatch(request, *args, **kwargs)
         self.action, self.args, self.kwargs = action, args, kwargs
         self.headers = self.default_response_headers

@@ -98,8 +98,9 @@ def test_lean_and_full_paths_answer_the_same_bytes(api, bookings, other_booking,
         {"HTTP_ACCEPT": "*/*"},
         {"HTTP_ACCEPT": "text/html"},  # 406, from DRF's negotiation
         {"HTTP_ACCEPT": "application/json; indent=4"},
+        {"HTTP_ACCEPT": ""},  # no type acceptable: 406, not counted (found black-box)
     ],
-    ids=["json", "any", "html", "indent"],
+    ids=["json", "any", "html", "indent", "empty"],
 )
 def test_accept_headers_answer_as_the_full_path(api, bookings, monkeypatch, extra):
     for path in (f"/v1/bookings/{bookings[0].id}", "/v1/bookings"):
