@@ -127,17 +127,23 @@ def cpu_seconds() -> dict[int, tuple[str, int, float]]:
     return found
 
 
+def _process_tree(snapshot: dict, root: int) -> set[int]:
+    """``root`` and every process it started, as a ``cpu_seconds`` snapshot has them."""
+    children_of: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in snapshot.items():
+        children_of.setdefault(parent, []).append(pid)
+    tree, queue = set(), [root]
+    while queue:
+        pid = queue.pop()
+        tree.add(pid)
+        queue.extend(children_of.get(pid, []))
+    return tree
+
+
 def cpu_by_part(before: dict, after: dict, server_pid: int) -> dict[str, float]:
     """CPU seconds used between two snapshots by each part of the stack: the gunicorn server
     (master and workers), PostgreSQL, Redis, the load generator and everything else."""
-    children_of: dict[int, list[int]] = {}
-    for pid, (_, parent, _) in after.items():
-        children_of.setdefault(parent, []).append(pid)
-    server, queue = set(), [server_pid]
-    while queue:
-        pid = queue.pop()
-        server.add(pid)
-        queue.extend(children_of.get(pid, []))
+    server = _process_tree(after, server_pid)
     used = dict.fromkeys(("gunicorn", "postgres", "redis", "load", "other"), 0.0)
     for pid, (name, _, seconds) in after.items():
         if pid in server:
@@ -157,14 +163,7 @@ def cpu_by_part(before: dict, after: dict, server_pid: int) -> dict[str, float]:
 def interference(before: dict, after: dict) -> list[tuple[str, float]]:
     """CPU seconds other processes used between the two snapshots, busiest first: not ours
     (this process and what it started), not PostgreSQL or Redis (they serve the bench)."""
-    children_of: dict[int, list[int]] = {}
-    for pid, (_, parent, _) in after.items():
-        children_of.setdefault(parent, []).append(pid)
-    ours, queue = set(), [os.getpid()]
-    while queue:
-        pid = queue.pop()
-        ours.add(pid)
-        queue.extend(children_of.get(pid, []))
+    ours = _process_tree(after, os.getpid())
     used: dict[str, float] = {}
     for pid, (name, _, seconds) in after.items():
         if pid in ours or name.startswith(("postgres", "redis")):

@@ -59,6 +59,19 @@ class PostgresOnlySQL(migrations.RunSQL):
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
+def drop_indexes_concurrently_on_postgres(dropped: dict[str, str]) -> list[migrations.RunSQL]:
+    """``DROP INDEX CONCURRENTLY`` of each index named on PostgreSQL (nothing elsewhere), built
+    again from its definition (``table (columns)``) when migrating backwards. The migration
+    needs ``atomic = False``."""
+    return [
+        PostgresOnlySQL(
+            f"DROP INDEX CONCURRENTLY IF EXISTS {name}",
+            reverse_sql=f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {definition}",
+        )
+        for name, definition in dropped.items()
+    ]
+
+
 class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
     """``CREATE INDEX CONCURRENTLY`` on PostgreSQL, so a big table keeps taking writes while
     the index builds; a plain ``AddIndex`` elsewhere. Its migration needs ``atomic = False``.
@@ -102,15 +115,11 @@ def insert_with_rows(row: Model, rows: list[Model], *, using: str, on_conflict: 
     of at most 50 parameters) and the server prepares.
     """
     connection = connections[using]
-    shape = (
-        using,
-        type(row),
-        on_conflict,
-        tuple(_dependent_shape(row, dependent) for dependent in rows),
-    )
+    dependents = tuple(_dependent_shape(row, dependent) for dependent in rows)
+    shape = (using, type(row), on_conflict, dependents)
     plan = _insert_plans.get(shape)
     if plan is None:
-        plan = _insert_plans[shape] = _InsertPlan(row, rows, connection, on_conflict)
+        plan = _insert_plans[shape] = _InsertPlan(row, rows, dependents, connection, on_conflict)
     params = plan.params(row, rows, connection)
     with connection.cursor() as cursor:
         cursor.execute(plan.sql, params)
@@ -147,14 +156,12 @@ _insert_plans: dict[tuple, "_InsertPlan"] = {}
 class _InsertPlan:
     """One shape's statement, and the fields whose values it takes, in order."""
 
-    def __init__(self, row: Model, rows: list[Model], connection, on_conflict: str):
+    def __init__(
+        self, row: Model, rows: list[Model], dependents: tuple, connection, on_conflict: str
+    ):
         quote = connection.ops.quote_name
         row_meta = row._meta
-        self.main_fields = [
-            field
-            for field in row_meta.local_concrete_fields
-            if not (field is row_meta.auto_field and row.pk is None)
-        ]
+        self.main_fields = _inserted_fields(row)
         main = InsertQuery(type(row))
         main.insert_values(self.main_fields, [row])
         [(main_sql, main_params)] = main.get_compiler(using=connection.alias).as_sql()
@@ -166,14 +173,11 @@ class _InsertPlan:
             f" DO NOTHING RETURNING {main_key})"
         ]
         self.dependent_fields = []
-        for n, dependent in enumerate(rows):
+        for n, (dependent, (_model, _unset, from_main)) in enumerate(
+            zip(rows, dependents, strict=True)
+        ):
             meta = dependent._meta
-            _model, _unset, from_main = _dependent_shape(row, dependent)
-            fields = [
-                field
-                for field in meta.local_concrete_fields
-                if not (field is meta.auto_field and dependent.pk is None)
-            ]
+            fields = _inserted_fields(dependent)
             columns = ", ".join(quote(field.column) for field in fields)
             values = ", ".join(
                 f"main.{main_key}"
@@ -193,14 +197,22 @@ class _InsertPlan:
         self.sql = " ".join(parts) + " SELECT " + ", ".join(selected)
 
     def params(self, row: Model, rows: list[Model], connection) -> list:
-        # As the ORM's insert prepares each value: the field's pre_save, then its database form.
-        params = [
-            field.get_db_prep_save(field.pre_save(row, add=True), connection)
-            for field in self.main_fields
-        ]
+        params = _insert_values(row, self.main_fields, connection)
         for dependent, fields in zip(rows, self.dependent_fields, strict=True):
-            params += [
-                field.get_db_prep_save(field.pre_save(dependent, add=True), connection)
-                for field in fields
-            ]
+            params += _insert_values(dependent, fields, connection)
         return params
+
+
+def _inserted_fields(obj: Model) -> list:
+    """The columns an insert of ``obj`` writes, as ``save`` does: all but an unset auto key."""
+    meta = obj._meta
+    return [
+        field
+        for field in meta.local_concrete_fields
+        if not (field is meta.auto_field and obj.pk is None)
+    ]
+
+
+def _insert_values(obj: Model, fields: list, connection) -> list:
+    # As the ORM's insert prepares each value: the field's pre_save, then its database form.
+    return [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]

@@ -54,17 +54,17 @@ def _get(queryset: QuerySet, pk: str, prefix: str, what: str):
 def booking_get(*, team: Team, booking_id: str) -> Booking:
     """The booking as the API shows it (only the rendered fields; a service that changes it
     reads the whole row again, under its lock)."""
-    _check_id(booking_id, "bkg", "Booking")
-    rows = _booking_by_id(team_id=team.pk, booking_id=booking_id)
-    if not rows:
-        raise NotFound("Booking not found.")
-    return rows[0]
+    return _booking_one(_booking_by_id, team, booking_id)
 
 
 def booking_view(*, team: Team, booking_id: str) -> tuple:
     """The booking to render: a read-only record of ``BOOKING_RENDERED``, not a model."""
+    return _booking_one(_booking_view, team, booking_id)
+
+
+def _booking_one(query: CompiledQuery, team: Team, booking_id: str):
     _check_id(booking_id, "bkg", "Booking")
-    rows = _booking_view(team_id=team.pk, booking_id=booking_id)
+    rows = query(team_id=team.pk, booking_id=booking_id)
     if not rows:
         raise NotFound("Booking not found.")
     return rows[0]

@@ -15,7 +15,7 @@ tests/bookings/test_indexes.py keeps it so.
 
 from django.db import migrations, models
 
-from bookings.db import PostgresOnlySQL
+from bookings.db import drop_indexes_concurrently_on_postgres
 
 # index name → its definition (to build it again when migrating backwards)
 _DROPPED = {
@@ -47,16 +47,6 @@ _DROPPED = {
         "bookings_idempotencykey (booking_id varchar_pattern_ops)"
     ),
 }
-
-
-def _drops() -> list[migrations.RunSQL]:
-    return [
-        PostgresOnlySQL(
-            f"DROP INDEX CONCURRENTLY IF EXISTS {name}",
-            reverse_sql=f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {definition}",
-        )
-        for name, definition in _DROPPED.items()
-    ]
 
 
 def _unindexed(model_name: str, name: str, to: str, on_delete, **options) -> migrations.AlterField:
@@ -106,6 +96,6 @@ class Migration(migrations.Migration):
                     related_name="+",
                 ),
             ],
-            database_operations=_drops(),
+            database_operations=drop_indexes_concurrently_on_postgres(_DROPPED),
         ),
     ]

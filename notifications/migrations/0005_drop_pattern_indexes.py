@@ -3,7 +3,7 @@ ours uses) go: two fewer insertions per email queued. See bookings' migration 00
 
 from django.db import migrations
 
-from bookings.db import PostgresOnlySQL
+from bookings.db import drop_indexes_concurrently_on_postgres
 
 _DROPPED = {
     "notifications_emailoutbox_event_key_5826981f_like": (
@@ -22,10 +22,4 @@ class Migration(migrations.Migration):
         ("notifications", "0004_outbox_status_index"),
     ]
 
-    operations = [
-        PostgresOnlySQL(
-            f"DROP INDEX CONCURRENTLY IF EXISTS {name}",
-            reverse_sql=f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {definition}",
-        )
-        for name, definition in _DROPPED.items()
-    ]
+    operations = drop_indexes_concurrently_on_postgres(_DROPPED)
