@@ -18,6 +18,13 @@ What is cached, and how a change reaches every process:
   so does a change to the team's own row (a rename), which requests do not depend on.
 - ``touched:<sha256>``: set for a minute by the first request of the minute, which then records
   ``ApiKey.last_used_at`` (one conditional UPDATE a minute per key, whichever process).
+- ``replay:<team>:<sha256 of an Idempotency-Key>``: a completed keyed request's stored
+  response, written when a replay first reads it from the database (``replay_remember``) and
+  fetched in the same round trip by the team's later POSTs with that key, so a retried request
+  is answered without a query. Exact: a key's stored response never changes, and its row is
+  removed before it expires only with its team (whose API keys are then refused first). The
+  entry lives ``REPLAY_CACHE_SECONDS`` at most and never past the row's expiry, so a row deleted
+  behind the services' back (SQL) replays from the cache for 5 minutes at most.
 
 When the cache is down, requests go on without it (the limit is not enforced, keys are read
 from the database), and each process leaves it alone for a pause after each failure (1 s,
@@ -26,6 +33,7 @@ connect attempt or a timeout each, and is logged once when it starts, once a min
 lasts and once when it ends.
 """
 
+import hashlib
 import logging
 import pickle
 import time
@@ -46,7 +54,9 @@ logger = logging.getLogger(__name__)
 
 KEY_CACHE_SECONDS = 30
 TOUCH_SECONDS = 60
-_VERSION = 1  # bump when the cached row's shape changes: old entries are then never read
+REPLAY_CACHE_SECONDS = 300
+_VERSION = 2  # bump when the cached row's shape changes: old entries are then never read
+_REPLAY_PREFIX = f"replay:{_VERSION}:"
 GONE = "gone"  # the entry of a deleted key
 _GONE_BYTES = GONE.encode()
 # After the cache fails, how long each process serves requests without trying it again:
@@ -55,13 +65,24 @@ _GONE_BYTES = GONE.encode()
 CACHE_RETRY_SECONDS = 1.0
 CACHE_MAX_RETRY_SECONDS = 10.0
 
-# KEYS: the window's counter, the key's entry, the key's touch mark.
-# Returns: the count, the entry (or nil), 1 when this request is the minute's first.
+# KEYS: the window's counter, the key's entry, the key's touch mark. ARGV: the counter's and
+# the mark's lifetimes, then (a POST with an Idempotency-Key) the replay prefix and the key.
+# The key's entry starts with its team's id and a newline, which names the team's replay.
+# Returns: the count, the entry (or nil), 1 when this request is the minute's first, the
+# replay (or nil).
 _SCRIPT = """
 local used = redis.call('INCR', KEYS[1])
 if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local touch = redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2])
-return {used, redis.call('GET', KEYS[2]), touch and 1 or 0}
+local entry = redis.call('GET', KEYS[2])
+local replay = false
+if ARGV[3] and entry then
+  local cut = string.find(entry, '\\n', 1, true)
+  if cut then
+    replay = redis.call('GET', ARGV[3] .. string.sub(entry, 1, cut - 1) .. ':' .. ARGV[4])
+  end
+end
+return {used, entry, touch and 1 or 0, replay}
 """
 
 
@@ -72,6 +93,16 @@ class Admission:
     rate_limit: RateLimitState
     key: ApiKey | str | None  # the cached row, GONE, or None: not cached (look it up)
     touch: bool  # the minute's first request: record last_used_at
+    replay: bytes | None = None  # the cached response of the request's Idempotency-Key
+
+
+def _key_digest(idempotency_key: str) -> str:
+    # Bounded, and safe in any cache's key (memcached's rules included).
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+def replay_name(team_id: str, idempotency_key: str) -> str:
+    return f"{_REPLAY_PREFIX}{team_id}:{_key_digest(idempotency_key)}"
 
 
 def _entry_name(key_hash: str) -> str:
@@ -117,8 +148,11 @@ def _redis_script(location: str):
     return client, client.register_script(_SCRIPT)
 
 
-def request_admit(key_hash: str, *, now: float | None = None) -> Admission:
-    """Count one request of this key and fetch its cached row. The cache being unreachable
+def request_admit(
+    key_hash: str, *, replay_key: str | None = None, now: float | None = None
+) -> Admission:
+    """Count one request of this key and fetch its cached row (and, given ``replay_key``, the
+    cached response of that Idempotency-Key for the key's team). The cache being unreachable
     lets the request through (logged): not enforcing the limit beats refusing everyone."""
     now = time.time() if now is None else now
     limit = settings.API_RATE_LIMIT
@@ -137,13 +171,17 @@ def request_admit(key_hash: str, *, now: float | None = None) -> Admission:
     try:
         if location is not None:
             _client, script = _redis_script(location)
-            used, blob, touch = script(
-                keys=[counter, entry, touched], args=[WINDOW_SECONDS + 5, TOUCH_SECONDS]
-            )
+            args = [WINDOW_SECONDS + 5, TOUCH_SECONDS]
+            if replay_key is not None:
+                args += [_REPLAY_PREFIX, _key_digest(replay_key)]
+            used, blob, touch, replay = script(keys=[counter, entry, touched], args=args)
         else:
             used = _incr(counter)
             blob = cache.get(entry)
             touch = cache.add(touched, 1, timeout=TOUCH_SECONDS)
+            replay = None
+            if replay_key is not None and isinstance(blob, ApiKey):
+                replay = cache.get(replay_name(blob.team_id, replay_key))
     except Exception as exc:
         outage.failed(exc)
         outage.missed()
@@ -152,7 +190,7 @@ def request_admit(key_hash: str, *, now: float | None = None) -> Admission:
     state = RateLimitState(
         limit=limit, remaining=max(0, limit - used), reset=reset, exceeded=used > limit
     )
-    return Admission(rate_limit=state, key=_load(blob), touch=bool(touch))
+    return Admission(rate_limit=state, key=_load(blob), touch=bool(touch), replay=replay)
 
 
 def _unenforced(limit: int, reset: int) -> Admission:
@@ -174,12 +212,35 @@ def _load(blob) -> ApiKey | str | None:
     if blob == _GONE_BYTES:
         return GONE
     if isinstance(blob, bytes):  # raw from the script; Django's cache unpickles itself
-        return pickle.loads(blob)  # noqa: S301 (our own cache, written below)
+        # "<team id>\n<pickled row>" (the script reads the team's id)
+        return pickle.loads(blob[blob.index(b"\n") + 1 :])  # noqa: S301 (our own, see _dump)
     return blob
 
 
 def _dump(key: ApiKey | None) -> bytes:
-    return _GONE_BYTES if key is None else pickle.dumps(key, protocol=pickle.HIGHEST_PROTOCOL)
+    if key is None:
+        return _GONE_BYTES
+    return f"{key.team_id}\n".encode() + pickle.dumps(key, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def replay_remember(team_id: str, idempotency_key: str, stored: bytes, seconds: float) -> None:
+    """Cache a keyed request's stored response (read from the database for a replay) where the
+    team's next request with that key finds it in its admission's round trip."""
+    location = _redis_location()
+    outage = _outage(location or "")
+    if outage.skip():
+        return
+    name = replay_name(team_id, idempotency_key)
+    try:
+        if location is not None:
+            client, _script = _redis_script(location)
+            client.set(name, stored, px=max(1, int(seconds * 1000)))
+        else:
+            cache.set(name, stored, timeout=seconds)
+    except Exception as exc:
+        outage.failed(exc)
+        return
+    outage.succeeded()
 
 
 def api_key_cache(key: ApiKey) -> None:

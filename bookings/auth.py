@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from .access import GONE, api_key_cache, request_admit
+from .idempotency import MAX_KEY_LENGTH
 from .models import ApiKey, Team
 
 ALL_SCOPES: tuple[str, ...] = tuple(ApiKey.Scope.values)
@@ -56,7 +57,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if secret is None:
             return None
         key_hash = hash_key(secret)
-        admission = request_admit(key_hash)
+        replay_key = None
+        if request.method == "POST":  # a retry's stored response comes in the same round trip
+            replay_key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+            if replay_key is not None and not 0 < len(replay_key) <= MAX_KEY_LENGTH:
+                replay_key = None  # refused later with 400
+        admission = request_admit(key_hash, replay_key=replay_key)
         key = admission.key
         if key is None:
             key = ApiKey.objects.select_related("team").filter(key_hash=key_hash).first()
@@ -67,6 +73,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key.is_revoked:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
         request.rate_limit = admission.rate_limit
+        request.cached_replay = admission.replay
         if admission.touch:
             api_key_touch(key)
         return ApiClient(api_key=key), key

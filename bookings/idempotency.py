@@ -8,7 +8,9 @@ The key row is inserted in the same transaction as the booking it produces, so:
   replays it. If the first takes longer than the database's lock timeout, the duplicate gets
   409 ``idempotency_request_in_progress`` with ``Retry-After: 1``.
 
-Keys are scoped per team and live 24 hours from first use.
+Keys are scoped per team and live 24 hours from first use. A replay read from the database is
+also cached (``bookings.access.replay_remember``): the key's later retries fetch it in their
+admission's round trip to Redis, and are answered without a query.
 """
 
 import hashlib
@@ -21,6 +23,7 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from .access import REPLAY_CACHE_SECONDS, replay_remember
 from .compiled import CompiledQuery
 from .db import is_lock_timeout
 from .errors import IdempotencyKeyReused, IdempotencyRequestInProgress, InvalidIdempotencyKey
@@ -63,13 +66,19 @@ _key_row = CompiledQuery(
 )
 
 
-def _replay(row: IdempotencyKey, fingerprint: str) -> Result:
-    if row.fingerprint != fingerprint:
+def _stored(row: IdempotencyKey) -> bytes:
+    """What a replay needs of the row, as cached: fingerprint, location, then the body."""
+    head = f"{row.fingerprint}\n{row.response_location}\n".encode()
+    return head + bytes(row.response_body)
+
+
+def _replay(stored: bytes, fingerprint: str) -> Result:
+    stored_fingerprint, location, body = stored.split(b"\n", 2)
+    if stored_fingerprint != fingerprint.encode():
         raise IdempotencyKeyReused()
-    body = bytes(row.response_body)
     headers = {"Idempotent-Replayed": "true"}
-    if row.response_location:
-        headers["Location"] = row.response_location
+    if location:
+        headers["Location"] = location.decode()
     # The original bytes with the marker before the final "}": nothing else changes.
     return Result(status=200, body=body[:-1] + REPLAY_MARKER + body[-1:], headers=headers)
 
@@ -82,23 +91,32 @@ def idempotent_call(
     payload,
     prepare: Callable[[], Any],
     produce: Callable[[Any], Result],
+    cached: bytes | None = None,
 ) -> Result:
     """Run ``produce`` (which writes) at most once per (team, key), as the contract says.
 
     ``prepare`` validates the request (reads only). It runs after a stored response has had
     its chance to replay — a retry replays even if the same body would no longer validate —
-    and before the write transaction opens, so the transaction stays short.
+    and before the write transaction opens, so the transaction stays short. ``cached`` is the
+    key's stored response as the request's admission found it in the cache, if it did.
     """
     if key is None:  # ``produce``'s service keeps its own writes atomic
         return produce(prepare())
 
     fingerprint = request_fingerprint(endpoint=endpoint, payload=payload)
+    if cached is not None:
+        return _replay(cached, fingerprint)
     for _ in range(3):
         now = timezone.now()
         rows = _key_row(team_id=team.pk, key=key)
         row = rows[0] if rows else None
         if row is not None and row.expires_at > now:
-            return _replay(row, fingerprint)
+            stored = _stored(row)
+            # Cached no longer than the row lives (a second's margin for clocks).
+            seconds = min((row.expires_at - now).total_seconds() - 1, REPLAY_CACHE_SECONDS)
+            if seconds > 0:
+                replay_remember(team.pk, key, stored, seconds)
+            return _replay(stored, fingerprint)
         prepared = prepare()
         with transaction.atomic():
             try:

@@ -125,6 +125,7 @@ def _idempotent(request, endpoint: str, *, prepare, produce) -> HttpResponse:
             payload=request.data,
             prepare=prepare,
             produce=produce,
+            cached=getattr(request, "cached_replay", None),
         )
     )
 
@@ -164,6 +165,7 @@ class BookingViewSet(ApiViewSet):
     }
     lookup_url_kwarg = "booking_id"
     lean_actions = frozenset({"retrieve", "list"})
+    lean_replays = frozenset({"create", "reschedule"})
     pagination_class = KeysetCursorPagination
     envelope_plural = "bookings"
 

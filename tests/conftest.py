@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import pytest
+import redis
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -17,6 +18,7 @@ from bookings_project.settings.env import POSTGRESQL_ENGINE
 
 from .factories import EventTypeFactory, TeamFactory, TeamMemberFactory
 from .live_postgres import private_postgres  # noqa: F401 (a fixture: a cluster a test may stop)
+from .notifications.live import free_port, wait_until
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 
@@ -148,3 +150,28 @@ def api(team):
 @pytest.fixture
 def other_api(other_team):
     return make_client(other_team)
+
+
+@pytest.fixture(scope="module")
+def private_redis():
+    """A redis-server of our own: its command counts are this test's alone."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+
+    def up():
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+    wait_until(up, 10, "the private redis-server")
+    yield f"redis://127.0.0.1:{port}/0", client
+    process.terminate()
+    process.wait(timeout=10)

@@ -1,7 +1,9 @@
 """The base of every API view and viewset: rate limit and its headers, the success envelope."""
 
+import io
 import time
 
+from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -51,19 +53,28 @@ _LEAN_ACCEPTS = frozenset({None, "*/*", "application/json", "application/json, *
 
 
 class LeanReadMixin:
-    """Answers the hottest reads (``lean_actions``: a plain GET) without DRF's request
-    machinery: no ``Request`` wrapper, content negotiation or ``Response`` rendering, which cost
-    a read more than its query does. The steps are DRF's own, in its order — authenticate, rate
-    limit, permissions, the view's ``check_request``, the action — on the Django request, and
-    the action is the same method the full path calls. Anything unusual (no credentials, an
-    ``Accept`` other than JSON, any error) is answered by the full path, so errors keep exactly
-    the shape and headers DRF gives them; ``tests/api/test_lean_reads.py`` compares the two.
+    """Answers the hottest requests without DRF's request machinery: no ``Request`` wrapper,
+    content negotiation or ``Response`` rendering, which cost a read more than its query does.
+
+    - ``lean_actions``: a plain GET;
+    - ``lean_replays``: a POST with an ``Idempotency-Key`` whose stored response the request's
+      admission brought from the cache (``bookings.access``), i.e. a client's retry. Any other
+      POST continues on the full path, its key already authenticated and counted.
+
+    The steps are DRF's own, in its order — authenticate, rate limit, permissions, the view's
+    ``check_request``, the body's parser, the action — on the Django request, and the action is
+    the same method the full path calls. Anything unusual (no credentials, an ``Accept`` other
+    than JSON, a body other than ``application/json``, any error) is answered by the full path,
+    so errors keep exactly the shape and headers DRF gives them; ``tests/api/test_lean_reads.py``
+    and ``tests/api/test_lean_replays.py`` compare the two.
 
     An authenticator that returns None must have done nothing (DRF's contract: not attempted).
     """
 
     #: Actions answered this way on GET.
     lean_actions: frozenset[str] = frozenset()
+    #: Actions whose cached replays are answered this way on POST.
+    lean_replays: frozenset[str] = frozenset()
 
     def check_request(self, request) -> None:
         """Checks of the view's own after permissions (both paths), e.g. the query string."""
@@ -72,9 +83,38 @@ class LeanReadMixin:
         super().initial(request, *args, **kwargs)
         self.check_request(request)
 
+    def initialize_request(self, request, *args, **kwargs):
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        done = getattr(request, "_lean_authenticated", None)
+        if done is not None:  # the lean path authenticated (and counted) it already
+            authenticator, authenticated = done
+            if authenticated is None:
+                drf_request._not_authenticated()
+            else:
+                drf_request._authenticator = authenticator
+                drf_request.user, drf_request.auth = authenticated
+        return drf_request
+
+    def _lean_action(self, request) -> str | None:
+        meta = request.META
+        if meta.get("HTTP_ACCEPT") not in _LEAN_ACCEPTS:
+            return None
+        if request.method == "GET":
+            action = self.action_map.get("get")
+            return action if action in self.lean_actions else None
+        if request.method == "POST":
+            action = self.action_map.get("post")
+            if (
+                action in self.lean_replays
+                and "HTTP_IDEMPOTENCY_KEY" in meta
+                and meta.get("CONTENT_TYPE") == "application/json"
+            ):
+                return action
+        return None
+
     def dispatch(self, request, *args, **kwargs):
-        action = self.action_map.get("get") if request.method == "GET" else None
-        if action not in self.lean_actions or request.META.get("HTTP_ACCEPT") not in _LEAN_ACCEPTS:
+        action = self._lean_action(request)
+        if action is None:
             return super().dispatch(request, *args, **kwargs)
         self.action, self.args, self.kwargs = action, args, kwargs
         self.headers = self.default_response_headers
@@ -88,8 +128,11 @@ class LeanReadMixin:
             return self._lean_failed(request, authenticator, None, exc)
         if authenticated is None:
             return super().dispatch(request, *args, **kwargs)  # nothing was done yet
+        request.user, request.auth = authenticated
+        posted = request.method == "POST"
+        if posted and getattr(request, "cached_replay", None) is None:
+            return self._full_path(request, authenticator, authenticated)  # not a retry
         try:
-            request.user, request.auth = authenticated
             self.check_rate_limit(request)
             for permission in self.get_permissions():
                 if not permission.has_permission(request, self):
@@ -97,26 +140,53 @@ class LeanReadMixin:
                         getattr(permission, "message", None), getattr(permission, "code", None)
                     )
             self.check_request(request)
+        except Exception as exc:
+            return self._lean_failed(request, authenticator, authenticated, exc)
+        if posted:
+            try:
+                request.data = self._lean_body(request)
+            except Exception:  # the full path parses it again, and answers as it always does
+                return self._full_path(request, authenticator, authenticated)
+        try:
             response = getattr(self, action)(request, *args, **kwargs)
         except Exception as exc:
             return self._lean_failed(request, authenticator, authenticated, exc)
-        answer = HttpResponse(
-            json_bytes(response.data), status=response.status_code, content_type=JSON_CONTENT_TYPE
-        )
-        for name, value in response.items():
-            if name != "Content-Type":
-                answer[name] = value
+        if isinstance(response, Response):
+            answer = HttpResponse(
+                json_bytes(response.data),
+                status=response.status_code,
+                content_type=JSON_CONTENT_TYPE,
+            )
+            for name, value in response.items():
+                if name != "Content-Type":
+                    answer[name] = value
+        else:  # bytes already made, a replay's
+            answer = response
         return self.finalize_response(request, answer, *args, **kwargs)
+
+    def _lean_body(self, request):
+        """The body as DRF's ``request.data`` would parse it (this is only called for
+        ``application/json`` with a body)."""
+        if int(request.META.get("CONTENT_LENGTH") or 0) <= 0:
+            raise exceptions.ParseError("no body")  # DRF's empty data: the full path's case
+        parser = self.get_content_negotiator().select_parser(request, self.get_parsers())
+        if parser is None:
+            raise exceptions.UnsupportedMediaType(request.content_type)
+        context = self.get_parser_context(request)
+        context["request"] = request
+        context["encoding"] = request.encoding or settings.DEFAULT_CHARSET
+        return parser.parse(io.BytesIO(request.body), parser.media_type, context)
+
+    def _full_path(self, request, authenticator, authenticated):
+        """DRF's dispatch, with the key as the lean path authenticated it."""
+        request._lean_authenticated = (authenticator, authenticated)
+        return super().dispatch(request, *self.args, **self.kwargs)
 
     def _lean_failed(self, request, authenticator, authenticated, exc):
         """The error as the full path answers it, from what the lean path had learnt (the key
         is not authenticated, nor the request counted, a second time)."""
+        request._lean_authenticated = (authenticator, authenticated)
         drf_request = self.initialize_request(request, *self.args, **self.kwargs)
-        if authenticated is None:
-            drf_request._not_authenticated()
-        else:
-            drf_request._authenticator = authenticator
-            drf_request.user, drf_request.auth = authenticated
         self.request = drf_request
         self.format_kwarg = self.get_format_suffix(**self.kwargs)
         neg = self.perform_content_negotiation(drf_request)

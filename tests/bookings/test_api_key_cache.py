@@ -2,8 +2,6 @@
 a revocation or deletion through the product is refused at once, anything else within
 ``KEY_CACHE_SECONDS``; on Redis, one round trip per request counts it and fetches the key."""
 
-import shutil
-import subprocess
 from datetime import timedelta
 
 import pytest
@@ -15,11 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bookings.access import KEY_CACHE_SECONDS, api_key_cache
+from bookings.access import KEY_CACHE_SECONDS, _entry_name, api_key_cache
 from bookings.models import ApiKey
 from bookings.services import api_key_create, api_key_revoke
 from tests.assertions import assert_error
-from tests.notifications.live import free_port, wait_until
 
 pytestmark = pytest.mark.django_db
 URL = "/v1/team/members"
@@ -104,31 +101,6 @@ def test_an_unknown_key_is_never_cached(team):
 # --- On Redis: one round trip ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def private_redis():
-    """A redis-server of our own: its command counts are this test's alone."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-
-    def up():
-        try:
-            return client.ping()
-        except redis.ConnectionError:
-            return False
-
-    wait_until(up, 10, "the private redis-server")
-    yield f"redis://127.0.0.1:{port}/0", client
-    process.terminate()
-    process.wait(timeout=10)
-
-
 def _calls(client: redis.Redis) -> dict[str, int]:
     stats = client.info("commandstats")
     calls = {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
@@ -155,7 +127,7 @@ def test_on_redis_each_request_is_one_round_trip(team, private_redis):
     assert calls == {"evalsha": 5, "incr": 5, "set": 5, "get": 5}
     window = int(timezone.now().timestamp()) // 60
     assert int(server.get(f"ratelimit:{key.key_hash}:{window}")) == 6
-    assert server.ttl(f"apikey:1:{key.key_hash}") <= KEY_CACHE_SECONDS
+    assert server.ttl(_entry_name(key.key_hash)) <= KEY_CACHE_SECONDS
 
 
 @pytest.mark.redis
