@@ -6,8 +6,9 @@ It calls Django's WSGI handler directly, as gunicorn's worker does (request sign
 under the production settings (``bench.production_settings``, Redis db 4 and 5 as in
 ``wrk_bench.py``) on the million-booking database, one request at a time: plain view, GET of a
 booking, a list page of 50, a replayed create, a create (each at a new time). It prints the
-mean and p50 microseconds per request, the ratio of each to the plain view, and the number of
-SQL statements and Redis commands each sends. With ``--profile NAME`` it runs that path under
+mean and p50 microseconds per request, the ratio of each to the plain view, the CPU this process
+spent per request (the server's share of it: PostgreSQL's and Redis's own are not in it), and
+the number of SQL statements each sends. With ``--profile NAME`` it runs that path under
 cProfile and prints the top functions. Wall-clock figures in one process: nothing here is
 measured against another process's load, so it is the quickest before/after of a code change
 (wrk_bench.py is the real measurement).
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--rounds", type=int, default=3, help="the best round's figures")
     parser.add_argument("--sql", action="store_true", help="print each path's statements")
+    parser.add_argument("--paths", default="plain,get,list,replay,create", help="which, in order")
     args = parser.parse_args()
     os.environ.update(
         {
@@ -122,7 +124,10 @@ def main() -> None:
 
     replay_body = create_body()
     replay = _environ(
-        "POST", "/v1/bookings", body=replay_body, headers={**auth, "Idempotency-Key": "wrk-p"}
+        "POST",
+        "/v1/bookings",
+        body=replay_body,
+        headers={**auth, "Idempotency-Key": f"wrk-p-{secrets.token_hex(6)}"},
     )
     _call(app, replay)
     paths = {
@@ -149,9 +154,10 @@ def main() -> None:
         stats.sort_stats("cumulative").print_stats(args.top)
         print(out.getvalue())
         return
-    print(f"{'path':8} {'mean µs':>9} {'p50 µs':>9} {'÷ plain':>8} {'SQL':>4}")
+    print(f"{'path':8} {'mean µs':>9} {'p50 µs':>9} {'÷ plain':>8} {'CPU µs':>8} {'SQL':>4}")
     plain = None
-    for name, make in paths.items():
+    for name in args.paths.split(","):
+        make = paths[name]
         for _ in range(100):
             _call(app, make())
         queries = []
@@ -168,14 +174,17 @@ def main() -> None:
         for _ in range(args.rounds):
             environs = [make() for _ in range(args.requests)]
             timings = []
+            cpu = time.process_time()
             for environ in environs:
                 started = time.perf_counter()
                 _call(app, environ)
                 timings.append(time.perf_counter() - started)
-            rounds.append((statistics.median(timings), statistics.fmean(timings)))
-        p50, mean = (value * 1e6 for value in min(rounds))
+            cpu = (time.process_time() - cpu) / len(environs)
+            rounds.append((statistics.median(timings), statistics.fmean(timings), cpu))
+        p50, mean, cpu = (value * 1e6 for value in min(rounds))
         plain = plain or p50
-        print(f"{name:8} {mean:9.0f} {p50:9.0f} {plain / p50:8.3f} {len(queries):4}")
+        line = f"{name:8} {mean:9.0f} {p50:9.0f} {plain / p50:8.3f} {cpu:8.0f} {len(queries):4}"
+        print(line)
         if args.sql:
             for sql in queries:
                 print("    " + sql[:300])

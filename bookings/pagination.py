@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from django.core import signing
 from django.db.models import Q, QuerySet
 from rest_framework.pagination import BasePagination
-from rest_framework.response import Response
+
+from bookings_project.api.views import Payload
 
 from .errors import InvalidCursor
 
@@ -84,8 +85,8 @@ class KeysetCursorPagination(BasePagination):
         self.page = page
         return page.items
 
-    def get_paginated_response(self, data) -> Response:
-        return Response(
+    def get_paginated_response(self, data) -> Payload:
+        return Payload(
             {
                 "success": True,
                 self.resource: data,

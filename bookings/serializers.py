@@ -74,6 +74,20 @@ class DeclaredOutputSerializer(serializers.Serializer):
     def to_representation(self, instance) -> dict:
         return self._compiled_render(self)(self, instance)
 
+    @classmethod
+    def render_one(cls, instance) -> dict:
+        """``cls(instance).data`` as a plain dict, without a serializer per call (DRF's
+        ``Serializer.__init__`` costs a read more than the rendering itself)."""
+        writer = cls.__dict__.get("_writer")
+        if writer is None:
+            writer = cls._writer = cls()  # stateless, as the class docstring requires
+        return cls._compiled_render(writer)(writer, instance)
+
+    @classmethod
+    def render_many(cls, instances) -> list[dict]:
+        """``cls(instances, many=True).data`` as a plain list."""
+        return [cls.render_one(instance) for instance in instances]
+
 
 class AttendeeSerializer(DeclaredOutputSerializer):
     """Who the booking is for."""

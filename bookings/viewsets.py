@@ -92,7 +92,9 @@ def _actor(request) -> Actor:
 
 def _created(booking) -> Result:
     """A 201 with the booking, rendered once: these bytes are also what a replay returns."""
-    body = Utf8JSONRenderer().render({"success": True, "booking": BookingSerializer(booking).data})
+    body = Utf8JSONRenderer().render(
+        {"success": True, "booking": BookingSerializer.render_one(booking)}
+    )
     return Result(
         status=201,
         body=body,
@@ -189,7 +191,7 @@ class BookingViewSet(ApiViewSet):
             team=request.user.team, **self.paginator.page_arguments(request), **filters
         )
         bookings = self.paginator.paginate_page(page, view=self)
-        return self.get_paginated_response(BookingSerializer(bookings, many=True).data)
+        return self.get_paginated_response(BookingSerializer.render_many(bookings))
 
     @extend_schema(
         operation_id="bookings_retrieve",
@@ -198,7 +200,7 @@ class BookingViewSet(ApiViewSet):
     )
     def retrieve(self, request, booking_id: str):
         booking = selectors.booking_view(team=request.user.team, booking_id=booking_id)
-        return ok(booking=BookingSerializer(booking).data)
+        return ok(booking=BookingSerializer.render_one(booking))
 
     @extend_schema(
         operation_id="bookings_history",
@@ -212,7 +214,7 @@ class BookingViewSet(ApiViewSet):
     def history(self, request, booking_id: str):
         booking = selectors.booking_get(team=request.user.team, booking_id=booking_id)
         entries = selectors.booking_history_list(booking=booking)
-        return ok(history=HistoryEntrySerializer(entries, many=True).data)
+        return ok(history=HistoryEntrySerializer.render_many(entries))
 
     @extend_schema(
         operation_id="bookings_update",
@@ -233,7 +235,7 @@ class BookingViewSet(ApiViewSet):
         booking = services.booking_attendee_update(
             booking=booking, actor=_actor(request), **serializer.service_kwargs()
         )
-        return ok(booking=BookingSerializer(booking).data)
+        return ok(booking=BookingSerializer.render_one(booking))
 
     def _transition(
         self, request, booking_id: str, name: str, serializer_class=EmptyBodySerializer
@@ -245,7 +247,7 @@ class BookingViewSet(ApiViewSet):
         booking, _changed = services.booking_transition(
             booking=booking, action=name, actor=_actor(request), **serializer.validated_data
         )
-        return ok(booking=BookingSerializer(booking).data)
+        return ok(booking=BookingSerializer.render_one(booking))
 
     @_transition_schema("confirm")
     @action(detail=True, methods=["post"], url_path=TRANSITIONS["confirm"].path)

@@ -38,6 +38,8 @@ class RateLimitedMixin:
             )
 
     def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Payload):
+            response = response.response()
         response = super().finalize_response(request, response, *args, **kwargs)
         state = getattr(request, "rate_limit", None)
         if state is not None:
@@ -151,15 +153,13 @@ class LeanReadMixin:
             response = getattr(self, action)(request, *args, **kwargs)
         except Exception as exc:
             return self._lean_failed(request, authenticator, authenticated, exc)
-        if isinstance(response, Response):
+        if isinstance(response, Payload):
             answer = HttpResponse(
                 json_bytes(response.data),
                 status=response.status_code,
                 content_type=JSON_CONTENT_TYPE,
+                headers=response.headers,
             )
-            for name, value in response.items():
-                if name != "Content-Type":
-                    answer[name] = value
         else:  # bytes already made, a replay's
             answer = response
         return self.finalize_response(request, answer, *args, **kwargs)
@@ -200,5 +200,19 @@ class ApiView(RateLimitedMixin, APIView):
     required_scopes: dict[str, str] = {}
 
 
-def ok(status: int = 200, headers: dict | None = None, **payload) -> Response:
-    return Response({"success": True, **payload}, status=status, headers=headers)
+class Payload:
+    """What an action answers, not yet rendered: the lean path writes it out with orjson in
+    one step, and the full path makes it DRF's ``Response`` (``RateLimitedMixin``'s
+    ``finalize_response``), so a lean read builds no ``Response`` it would throw away."""
+
+    __slots__ = ("data", "headers", "status_code")
+
+    def __init__(self, data, status: int = 200, headers: dict | None = None):
+        self.data, self.status_code, self.headers = data, status, headers
+
+    def response(self) -> Response:
+        return Response(self.data, status=self.status_code, headers=self.headers)
+
+
+def ok(status: int = 200, headers: dict | None = None, **payload) -> Payload:
+    return Payload({"success": True, **payload}, status=status, headers=headers)

@@ -257,3 +257,7 @@ def test_fast_booking_output_matches_the_declared_fields(event_type, hosts, canc
     declared = serializers.ModelSerializer.to_representation(BookingSerializer(), booking)
     assert fast == declared
     assert list(fast) == list(declared)
+    # The class-level rendering the views use: the same dict, twice (no state kept).
+    assert BookingSerializer.render_one(booking) == declared
+    assert BookingSerializer.render_many([booking, booking]) == [declared, declared]
+    assert list(BookingSerializer.render_one(booking)) == list(declared)
