@@ -202,6 +202,10 @@ class Bench:
             self.wrk(server, action, name, "walk", "/", action=action, ids_file=ids_file,
                      run=self.run, **key, **self.slots("reschedule"))  # fmt: skip
         self.open_loop(server, setup, get.rate)
+        # The baseline again, minutes later: how far the machine's own speed drifted while the
+        # ratios above were measured against the first one.
+        name = "plain Django JSON view, again at the end"
+        self.wrk(server, "plain_end", name, "fixed", "/bench/plain", secret="")
 
     def replay(self, server: Server, setup: dict) -> None:
         """One create with a key, then the same key and body again and again."""

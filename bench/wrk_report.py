@@ -41,6 +41,7 @@ RATIOS = [
     ("reschedule", "÷ plain", "reschedule", "plain", "rate", None, None),
     ("open_loop", "p99 ÷ p50", "open_loop", "open_loop", "p99/p50", "<=", 2.0),
     ("create_small", "create at 1M ÷ this", "create", "create_small", "rate", ">=", 0.9),
+    ("plain_end", "÷ the first (the machine's drift)", "plain_end", "plain", "rate", None, None),
 ]
 _COMPARE = {">=": operator.ge, "<=": operator.le}
 

@@ -152,18 +152,18 @@ def other_api(other_team):
     return make_client(other_team)
 
 
-@pytest.fixture(scope="module")
-def private_redis():
-    """A redis-server of our own: its command counts are this test's alone."""
+def start_redis_server(port: int, *options: str) -> subprocess.Popen:
+    """A redis-server of a test's own on ``port`` (``options`` added to its command line),
+    answering PING when this returns."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     process = subprocess.Popen(  # noqa: S603
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
+        [*command, "--appendonly", "no", *options], stdout=subprocess.DEVNULL
     )
-    client = redis.Redis(port=port)
+    password = options[1] if options[:1] == ("--requirepass",) else None
+    client = redis.Redis(port=port, password=password)
 
     def up():
         try:
@@ -171,7 +171,31 @@ def private_redis():
         except redis.ConnectionError:
             return False
 
-    wait_until(up, 10, "the private redis-server")
-    yield f"redis://127.0.0.1:{port}/0", client
+    wait_until(up, 10, "the test's redis-server")
+    return process
+
+
+@pytest.fixture(scope="module")
+def private_redis():
+    """A redis-server of our own: its command counts are this test's alone."""
+    port = free_port()
+    process = start_redis_server(port)
+    yield f"redis://127.0.0.1:{port}/0", redis.Redis(port=port)
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def drf_requests_built(monkeypatch) -> list:
+    """Grows by one for each DRF ``Request`` made: a lean path makes none."""
+    from rest_framework.request import Request
+
+    built = []
+    original = Request.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Request, "__init__", counting)
+    return built

@@ -3,7 +3,6 @@ redis-py's client does — the same replies, errors, timeouts and retry — agai
 redis-servers of the test's own (restarted, flushed, password-protected, hung)."""
 
 import multiprocessing
-import shutil
 import socket
 import subprocess
 import threading
@@ -15,31 +14,12 @@ import redis
 from bookings.access import _SCRIPT
 from bookings_project import redis_wire
 from bookings_project.redis_wire import WireScript
-from tests.notifications.live import free_port, wait_until
+from tests.conftest import start_redis_server
+from tests.notifications.live import free_port
 
 pytestmark = pytest.mark.redis
 
 ECHO = "return {redis.call('INCR', KEYS[1]), redis.call('GET', KEYS[2]), ARGV[1], false}"
-
-
-def _server(port: int, *extra: str) -> subprocess.Popen:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    process = subprocess.Popen(  # noqa: S603
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *extra],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, password=extra[1] if extra[:1] == ("--requirepass",) else None)
-
-    def up():
-        try:
-            return client.ping()
-        except redis.ConnectionError:
-            return False
-
-    wait_until(up, 10, "the test's redis-server")
-    return process
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -88,7 +68,7 @@ def test_a_flushed_script_is_sent_again(private_redis):
 
 def test_the_database_number_and_password_are_used():
     port = free_port()
-    process = _server(port, "--requirepass", "s3cret")
+    process = start_redis_server(port, "--requirepass", "s3cret")
     try:
         wire = _wire(f"redis://:s3cret@127.0.0.1:{port}/7")
         assert wire(keys=["n", "b"], args=[1])[0] == 1
@@ -103,14 +83,14 @@ def test_the_database_number_and_password_are_used():
 
 def test_a_restart_costs_one_retry_and_an_outage_a_clear_error():
     port = free_port()
-    process = _server(port)
+    process = start_redis_server(port)
     wire = _wire(f"redis://127.0.0.1:{port}/0", _SCRIPT)
     try:
         assert wire(keys=["c", "e", "t"], args=[65, 60])[0] == 1
         _stop(process)
         with pytest.raises(redis.ConnectionError):
             wire(keys=["c", "e", "t"], args=[65, 60])  # down: refused, at once
-        process = _server(port)
+        process = start_redis_server(port)
         # The connection made before the restart is broken: replaced once, transparently.
         assert wire(keys=["c", "e", "t"], args=[65, 60])[0] == 1
         assert wire(keys=["c", "e", "t"], args=[65, 60])[0] == 2

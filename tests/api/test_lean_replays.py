@@ -12,7 +12,6 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.request import Request
 from rest_framework.test import APIClient
 
 from bookings import access, idempotency
@@ -153,16 +152,9 @@ def test_each_replay_is_counted_once(api, created):
     assert remaining == list(range(remaining[0], remaining[0] - len(bodies), -1))
 
 
-def test_a_cached_replay_builds_no_drf_request(api, created, monkeypatch):
+def test_a_cached_replay_builds_no_drf_request(api, created, drf_requests_built):
     body, _first = created
-    built = []
-    original = Request.__init__
-
-    def counting(self, *args, **kwargs):
-        built.append(1)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Request, "__init__", counting)
+    built = drf_requests_built
     assert _post(api, "/v1/bookings", body, "retry-me").status_code == 200
     assert built == []
     assert _post(api, "/v1/bookings", {"other": 1}, "retry-me").status_code == 422
