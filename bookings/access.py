@@ -66,6 +66,8 @@ _GONE_BYTES = GONE.encode()
 # Redis is back).
 CACHE_RETRY_SECONDS = 1.0
 CACHE_MAX_RETRY_SECONDS = 10.0
+# Connecting to Redis and each reply: a hung server costs a request this, once.
+REDIS_TIMEOUT = 0.5
 
 # KEYS: the window's counter, the key's entry, the key's touch mark. ARGV: the counter's and
 # the mark's lifetimes, then (a POST with an Idempotency-Key) the replay prefix and the key.
@@ -145,7 +147,7 @@ def _redis_script(location: str):
     # and not redis-py's default (10 retries with back-off, seconds in all).
     retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
     client = redis.Redis.from_url(
-        location, socket_connect_timeout=0.5, socket_timeout=0.5, retry=retry
+        location, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT, retry=retry
     )
     return client, client.register_script(_SCRIPT)
 
@@ -155,7 +157,9 @@ def _admission_script(location: str):
     """The admission's script: spoken on the wire (``bookings_project.redis_wire``) for a
     plain redis:// URL, else through redis-py's client. The same timeouts and retry."""
     if redis_wire.supports(location):
-        return redis_wire.WireScript(location, _SCRIPT, connect_timeout=0.5, timeout=0.5)
+        return redis_wire.WireScript(
+            location, _SCRIPT, connect_timeout=REDIS_TIMEOUT, timeout=REDIS_TIMEOUT
+        )
     return _redis_script(location)[1]
 
 
@@ -250,28 +254,22 @@ def _dump(key: ApiKey | None) -> bytes:
 
 def replay_remember(team_id: str, idempotency_key: str, stored: bytes, seconds: float) -> None:
     """Cache a keyed request's stored response (read from the database for a replay) where the
-    team's next request with that key finds it in its admission's round trip."""
-    location = _redis_location()
-    outage = _outage(location or "")
-    if outage.skip():
-        return
+    team's next request with that key finds it in its admission's round trip. Only where
+    there is none: any entry there holds the same bytes, as a stored response never changes."""
     name = replay_name(team_id, idempotency_key)
-    try:
-        if location is not None:
-            client, _script = _redis_script(location)
-            client.set(name, stored, px=max(1, int(seconds * 1000)))
-        else:
-            cache.set(name, stored, timeout=seconds)
-    except Exception as exc:
-        outage.failed(exc)
-        return
-    outage.succeeded()
+    _write([(name, stored, stored)], seconds, only_if_absent=True)
+
+
+def _key_entries(rows: list[tuple[str, ApiKey | None]]) -> list[tuple[str, bytes, object]]:
+    return [
+        (_entry_name(key_hash), _dump(key), GONE if key is None else key) for key_hash, key in rows
+    ]
 
 
 def api_key_cache(key: ApiKey) -> None:
     """After a miss: cache the row just read, unless an entry is there already (which may be
     a newer change's: never overwrite it with what may be an older read)."""
-    _write([(key.key_hash, key)], only_if_absent=True)
+    _write(_key_entries([(key.key_hash, key)]), KEY_CACHE_SECONDS, only_if_absent=True)
 
 
 def api_keys_recache(key_hashes: Iterable[str]) -> None:
@@ -282,7 +280,16 @@ def api_keys_recache(key_hashes: Iterable[str]) -> None:
         return
     rows = ApiKey.objects.select_related("team").filter(key_hash__in=key_hashes)
     current = {key.key_hash: key for key in rows}
-    _write([(key_hash, current.get(key_hash)) for key_hash in key_hashes], only_if_absent=False)
+    entries = _key_entries([(key_hash, current.get(key_hash)) for key_hash in key_hashes])
+    failure = _write(entries, KEY_CACHE_SECONDS, only_if_absent=False)
+    if failure is not None:  # a change (a revocation) that other processes will not see
+        logger.warning(
+            "Could not rewrite %s API key(s) in the cache (%s): other processes keep "
+            "their entries for up to %ss",
+            len(entries),
+            type(failure).__name__,
+            KEY_CACHE_SECONDS,
+        )
 
 
 def api_keys_recache_on_commit(key_hashes: Iterable[str]) -> None:
@@ -303,35 +310,29 @@ def connect_signals() -> None:
     post_delete.connect(_api_key_changed, sender=ApiKey, dispatch_uid="api_key_recache_delete")
 
 
-def _write(entries: list[tuple[str, ApiKey | None]], *, only_if_absent: bool) -> None:
+def _write(
+    entries: list[tuple[str, bytes, object]], seconds: float, *, only_if_absent: bool
+) -> Exception | None:
+    """Write ``(name, bytes for Redis, value for Django's cache)`` entries for ``seconds``:
+    with ``only_if_absent``, a request's best-effort write after a miss (skipped while the
+    cache is down, never over an entry already there). Returns the cache's failure, if any."""
     location = _redis_location()
     outage = _outage(location or "")
     if only_if_absent and outage.skip():
-        return  # a request's write after a miss: the key's next request reads the database
+        return None  # the next request reads the database
     try:
         if location is not None:
             client, _script = _redis_script(location)
             with client.pipeline(transaction=False) as pipe:
-                for key_hash, key in entries:
-                    name = _entry_name(key_hash)
-                    pipe.set(name, _dump(key), ex=KEY_CACHE_SECONDS, nx=only_if_absent)
+                for name, raw, _value in entries:
+                    pipe.set(name, raw, px=max(1, int(seconds * 1000)), nx=only_if_absent)
                 pipe.execute()
         else:
-            for key_hash, key in entries:
-                name, value = _entry_name(key_hash), GONE if key is None else key
-                if only_if_absent:
-                    cache.add(name, value, timeout=KEY_CACHE_SECONDS)
-                else:
-                    cache.set(name, value, timeout=KEY_CACHE_SECONDS)
+            write = cache.add if only_if_absent else cache.set
+            for name, _raw, value in entries:
+                write(name, value, timeout=seconds)
     except Exception as exc:
         outage.failed(exc)
-        if not only_if_absent:  # a change (a revocation) that other processes will not see
-            logger.warning(
-                "Could not rewrite %s API key(s) in the cache (%s): other processes keep "
-                "their entries for up to %ss",
-                len(entries),
-                type(exc).__name__,
-                KEY_CACHE_SECONDS,
-            )
-        return
+        return exc
     outage.succeeded()
+    return None

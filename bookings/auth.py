@@ -4,6 +4,7 @@ A key is ``sk_live_…`` or ``sk_test_…`` followed by 256 random bits. Only it
 stored; the secret is shown once, when the key is created.
 """
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,7 +14,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from .access import GONE, api_key_cache, request_admit
-from .idempotency import MAX_KEY_LENGTH
+from .errors import InvalidIdempotencyKey
+from .idempotency import idempotency_key_parse
 from .models import ApiKey, Team
 
 ALL_SCOPES: tuple[str, ...] = tuple(ApiKey.Scope.values)
@@ -59,9 +61,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key_hash = hash_key(secret)
         replay_key = None
         if request.method == "POST":  # a retry's stored response comes in the same round trip
-            replay_key = request.META.get("HTTP_IDEMPOTENCY_KEY")
-            if replay_key is not None and not 0 < len(replay_key) <= MAX_KEY_LENGTH:
-                replay_key = None  # refused later with 400
+            with contextlib.suppress(InvalidIdempotencyKey):  # 400 from the view, later
+                replay_key = idempotency_key_parse(request.META.get("HTTP_IDEMPOTENCY_KEY"))
         admission = request_admit(key_hash, replay_key=replay_key)
         key = admission.key
         if key is None:
