@@ -2,7 +2,7 @@
 
     gcc -O2 -o .data/bench/open_loop bench/open_loop.c
     .data/bench/open_loop URL --rate 2000 [--seconds 10] [--warmup 2] [--connections 8]
-        [--timeout 10] [--header 'Authorization: Bearer …']
+        [--timeout 10] [--header 'Authorization: Bearer …'] [--timeline FILE]
 
 Request i is due at start + i / rate and goes out on the first free connection of a pool of
 --connections (wrk2's -c). Its latency runs from when it was *due*, not from when it was sent:
@@ -17,7 +17,9 @@ CLOCK_MONOTONIC. Prints one line ``OPEN_LOOP {json}``: the rate asked and achiev
 p50 / p90 / p99 / max (ms, from the due time, measured period only), the generator's own lag
 (from when a request could go, due and a connection free, to when it went), errors (socket
 errors, timeouts, and requests never sent by the end) and non-2xx responses, and the CPU the
-generator used (getrusage: it shares the machine with the server).
+generator used (getrusage: it shares the machine with the server). --timeline FILE also writes
+each measured request as a line "due sent done status" (seconds from the measured period's
+start): where in the run the slow ones were, to set beside the server's own logs.
 */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,7 +59,7 @@ struct conn {
 };
 
 static struct {
-    const char *url, *headers[64];
+    const char *url, *headers[64], *timeline;
     int n_headers, connections;
     double rate, seconds, warmup, timeout;
 } opt = {.connections = 8, .seconds = 10, .warmup = 2, .timeout = 10};
@@ -66,7 +68,8 @@ static struct addrinfo *addr;
 static char *request;
 static size_t request_len;
 static int epfd;
-static double clock0;
+static double clock0, measured_from;
+static FILE *timeline;
 static const char *problem; /* why the current failure: set by the parser */
 
 static struct conn *conns;
@@ -346,6 +349,9 @@ static void complete(struct conn *c)
     double t = now();
     if (c->measured) {
         push(&latencies, &n_latencies, &cap_latencies, t - c->due);
+        if (timeline)
+            fprintf(timeline, "%.6f %.6f %.6f %d\n", c->due - measured_from,
+                    c->sent - measured_from, t - measured_from, c->status);
         if (c->status < 200 || c->status > 299) {
             non2xx++;
             c->head[strcspn(c->head, "\r\n")] = '\0';
@@ -420,7 +426,7 @@ static void parse_args(int argc, char **argv)
 {
     static const char usage[] =
         "usage: open_loop URL --rate R [--seconds 10] [--warmup 2] [--connections 8] "
-        "[--timeout 10] [--header 'Name: value']...";
+        "[--timeout 10] [--header 'Name: value']... [--timeline FILE]";
     for (int i = 1; i < argc; i++) {
         char *arg = argv[i], *value = NULL, *eq;
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -444,6 +450,10 @@ static void parse_args(int argc, char **argv)
             if (opt.n_headers == 64)
                 die("too many --header");
             opt.headers[opt.n_headers++] = value;
+            continue;
+        }
+        if (strcmp(arg, "--timeline") == 0) {
+            opt.timeline = value;
             continue;
         }
         if (!numeric || number < 0)
@@ -555,7 +565,9 @@ int main(int argc, char **argv)
 
     double cpu_before = cpu_seconds(), began = now();
     double start = began + 0.1;
-    double measured_from = start + opt.warmup;
+    measured_from = start + opt.warmup;
+    if (opt.timeline && !(timeline = fopen(opt.timeline, "w")))
+        die("%s: %s", opt.timeline, strerror(errno));
     double stop = measured_from + opt.seconds, give_up = stop + opt.timeout;
     long long total = (long long)((opt.warmup + opt.seconds) * opt.rate);
     long long first_measured = ceiling(opt.warmup * opt.rate), next = 0;
@@ -605,6 +617,8 @@ int main(int argc, char **argv)
         t = now();
     }
     double ended = t, cpu = cpu_seconds() - cpu_before;
+    if (timeline)
+        fclose(timeline);
 
     /* Whatever was measured and got no response is an error: lost, timed out, or never sent. */
     long long errors = (total - first_measured) - (long long)n_latencies;

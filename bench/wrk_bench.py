@@ -60,7 +60,8 @@ WINDOWS = {
     "misc": 90,  # the replayed create, the captured ones
     "precreate": 91,
     "pgbench_warm": 245,
-    "pgbench": 275,  # to 335 days: the region fits between 400 days and the 5-year horizon
+    "pgbench": 275,  # to 335 days
+    "create_again": 340,  # to 370: the region fits between 400 days and the 5-year horizon
 }
 PGBENCH_SLOTS = 60 * 96
 PRECREATE_MAX = 20_000  # lifecycle bookings per action: 150 days of the region at most
@@ -158,14 +159,14 @@ class Bench:
 
     # --- the phases ------------------------------------------------------------------------
 
-    def http_scenarios(self, server: Server, setup: dict) -> None:
+    def http_scenarios(self, server: Server, setup: dict, small: Server, small_setup: dict) -> None:
         key, deep_key = {"secret": setup["secret"]}, {"secret": setup["deep_secret"]}
         self.wrk(server, "plain", "plain Django JSON view", "fixed", "/bench/plain", secret="")
         one = f"/v1/bookings/{setup['booking_id']}"
         floor = f"/bench/round-trips?id={setup['booking_id']}"
         name = "plain view + a GET's two round trips (Redis, PostgreSQL)"
         self.wrk(server, "round_trips", name, "fixed", floor, secret="")
-        get = self.wrk(server, "get", "GET /v1/bookings/{id}", "fixed", one, **key)
+        self.wrk(server, "get", "GET /v1/bookings/{id}", "fixed", one, **key)
         page = "/v1/bookings?limit=50"
         self.wrk(server, "list", f"GET {page}", "fixed", page, **key)
         deep = f"list, {setup['deep_team_name']} ({setup['deep_bookings']:,} rows)"
@@ -178,6 +179,7 @@ class Bench:
         common = {**key, "event_type": setup["intro_call"], "run": self.run}
         create = self.wrk(server, "create", "create", "create", "/v1/bookings", keyed="false",
                           **common, **self.slots("create"))  # fmt: skip
+        self.creates_at_two_sizes(server, common, small, small_setup)
         keyed = self.wrk(server, "keyed", "create with a new Idempotency-Key", "create",
                          "/v1/bookings", keyed="true", **common, **self.slots("keyed"))  # fmt: skip
         self.replay(server, setup)
@@ -201,11 +203,16 @@ class Bench:
             ids_file.write_text("\n".join(ids) + "\n")
             self.wrk(server, action, name, "walk", "/", action=action, ids_file=ids_file,
                      run=self.run, **key, **self.slots("reschedule"))  # fmt: skip
-        self.open_loop(server, setup, get.rate)
+        # Each open loop runs at a share of its path's peak measured just before it: the
+        # machine's speed drifts by more than the 20 % of headroom in a few minutes.
+        name = "GET /v1/bookings/{id}, again before its open loop"
+        get = self.wrk(server, "get_again", name, "fixed", one, **key)
+        self.open_loop(server, "open_loop", one, get.rate, key)
         # The baseline again, minutes later: how far the machine's own speed drifted while the
         # ratios above were measured against the first one.
         name = "plain Django JSON view, again at the end"
-        self.wrk(server, "plain_end", name, "fixed", "/bench/plain", secret="")
+        plain = self.wrk(server, "plain_end", name, "fixed", "/bench/plain", secret="")
+        self.open_loop(server, "open_loop_plain", "/bench/plain", plain.rate, {"secret": ""})
 
     def replay(self, server: Server, setup: dict) -> None:
         """One create with a key, then the same key and body again and again."""
@@ -228,19 +235,33 @@ class Bench:
         name = "replayed create (same key and body)"
         self.wrk(server, "replay", name, "replay", "/v1/bookings", **values)
 
-    def open_loop(self, server: Server, setup: dict, peak: float) -> None:
+    def creates_at_two_sizes(self, server: Server, common: dict, small: Server, setup: dict):
+        """The create at 10,000 bookings, twice, then at a million again: with the first create
+        at a million, the order 1M, 10k, 10k, 1M, whose sums cancel the machine's drift."""
+        values = {"secret": setup["secret"], "event_type": setup["intro_call"], "run": self.run}
+        name = f"create at {setup['total_bookings']:,} bookings"
+        for slug, window in (("create_small", "create"), ("create_small_again", "keyed")):
+            self.wrk(small, slug, name, "create", "/v1/bookings", keyed="false", **values,
+                     **self.slots(window))  # fmt: skip
+        self.wrk(server, "create_again", "create, again", "create", "/v1/bookings", keyed="false",
+                 **common, **self.slots("create_again"))  # fmt: skip
+
+    def open_loop(self, server: Server, slug: str, path: str, peak: float, key: dict) -> None:
+        """``path`` at a fixed share of ``peak`` (its closed-loop rate), open loop."""
         rate, args = round(self.args.open_loop_share * peak), self.args
-        command = [str(OPEN_LOOP), f"{server.url}/v1/bookings/{setup['booking_id']}"]
+        command = [str(OPEN_LOOP), f"{server.url}{path}"]
         command += ["--rate", str(rate), "--seconds", str(args.seconds)]
         command += ["--warmup", str(args.warmup), "--connections", str(args.connections)]
         shown = " ".join(command)
-        command += ["--header", f"Authorization: Bearer {setup['secret']}"]
+        if key["secret"]:
+            command += ["--header", f"Authorization: Bearer {key['secret']}"]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         self.log.write(f"### open loop\n$ {shown} --header …\n{output}\n")
         stats = json.loads(output.split("OPEN_LOOP ", 1)[1])
+        what = "GET /v1/bookings/{id}" if slug == "open_loop" else "plain Django JSON view"
         row = Row(
-            key="open_loop",
-            name=f"GET /v1/bookings/{{id}}, open loop at {args.open_loop_share:.0%} of peak",
+            key=slug,
+            name=f"{what}, open loop at {args.open_loop_share:.0%} of peak",
             rate=stats["achieved"],
             p50_ms=stats["p50_ms"],
             p99_ms=stats["p99_ms"],
@@ -276,14 +297,6 @@ class Bench:
         row = Row(key="pgbench", name=name, rate=result["tps"], p50_ms=None, p99_ms=None,
                   errors=int(result["failed"]), sample=result["error"])  # fmt: skip
         self.add(row, f"({self.args.connections} clients)")
-
-    def small_create(self, env: dict) -> None:
-        setup = self.django("bench.wrk_setup", "prepare", {"depth": 0}, env)
-        with Server(env, self.args.workers, DATA / "wrk_gunicorn_10k.log") as server:
-            common = {"secret": setup["secret"], "event_type": setup["intro_call"]}
-            name = f"create at {setup['total_bookings']:,} bookings"
-            self.wrk(server, "create_small", name, "create", "/v1/bookings", keyed="false",
-                     run=self.run, **common, **self.slots("create"))  # fmt: skip
 
 
 def main() -> None:
@@ -331,18 +344,23 @@ def main() -> None:
         print("Preparing the database (removing earlier runs' bookings) …", end=" ", flush=True)
         clock = time.monotonic()
         setup = bench.django("bench.wrk_setup", "prepare", {"depth": args.depth}, env)
+        small_env = bench.env(args.small_database_url, SMALL_BROKER_DB)
+        small_setup = bench.django("bench.wrk_setup", "prepare", {"depth": 0}, small_env)
         print(f"{setup['removed']:,} removed, {time.monotonic() - clock:.1f} s", flush=True)
         started = datetime.now(UTC)
-        with Server(env, args.workers, DATA / "wrk_gunicorn.log") as server:
+        # The server on the small database waits, idle, for its creates (between the others).
+        with (
+            Server(env, args.workers, DATA / "wrk_gunicorn.log") as server,
+            Server(small_env, args.workers, DATA / "wrk_gunicorn_10k.log") as small,
+        ):
             print(f"gunicorn on {server.url}, {args.workers} workers; scenarios:", flush=True)
-            bench.http_scenarios(server, setup)
+            bench.http_scenarios(server, setup, small, small_setup)
             memory = server.memory()
         bench.pgbench(env, setup, args.database_url)
         print("Draining the queued emails with a Celery worker …", flush=True)
         with CeleryDrain(env, REDIS, BROKER_DB, DATA / "wrk_celery.log") as drain:
             celery = drain.run()
-        bench.small_create(bench.env(args.small_database_url, SMALL_BROKER_DB))
-        flush_redis(REDIS, [SMALL_BROKER_DB])  # its emails are not drained
+        flush_redis(REDIS, [SMALL_BROKER_DB])  # the small database's emails are not drained
         bench.log.close()
     others = interference(cpu_before, cpu_seconds())
     meta = {
