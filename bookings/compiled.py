@@ -10,18 +10,22 @@ instances as a queryset does (``.only()`` fields deferred, annotations set, the 
 converters applied). ``build`` must use strings and datetimes only as query parameters: a
 value that shapes the SQL is an integer or None. With ``records=True`` the rows come back as
 read-only named tuples of the selected fields (converters applied) instead of model instances:
-what a read that only renders its rows needs, at a fraction of a model's cost per row.
+what a read that only renders its rows needs, at a fraction of a model's cost per row. A JSON
+field's text is parsed with orjson (Django's converter, ``json.loads``, was a fifth of a list
+page's CPU: two per row), falling back to Django's for anything orjson refuses.
 tests/bookings/test_compiled_queries.py checks each compiled read against its queryset.
 """
 
+import re
 from collections import namedtuple
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model, QuerySet
+from django.db.models import JSONField, Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
 _STAND_IN_BASE = datetime(2, 1, 1, tzinfo=UTC)
@@ -109,7 +113,7 @@ class _Compiled:
         fields = [column[0] for column in compiler.select[: compiler.col_count]]
         # The database's and the fields' converters (a JSON field's loads): a list per column.
         self.converters = [
-            (position, converters, expression)
+            (position, [_faster(convert) for convert in converters], expression)
             for position, (converters, expression) in compiler.get_converters(fields).items()
         ]
 
@@ -147,6 +151,30 @@ class _Compiled:
 
 
 _NOTHING = object()
+
+
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float where
+# json.loads keeps an int (PostgreSQL writes 1.5e300 in full, 301 digits).
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def _faster(convert: Callable) -> Callable:
+    """A JSON field's ``from_db_value`` (no custom decoder) parsing with orjson first: the same
+    Python values as ``json.loads`` for RFC 8259 JSON whose numbers fit in 18 digits in a row;
+    Django's own converter for the rest (None, long numbers, invalid text)."""
+    field = getattr(convert, "__self__", None)
+    if getattr(convert, "__func__", None) is not JSONField.from_db_value or field.decoder:
+        return convert
+
+    def from_db_value(value, expression, connection):
+        if type(value) is str and _LONG_DIGITS.search(value) is None:
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        return convert(value, expression, connection)
+
+    return from_db_value
 
 
 def _adapter(connection, value) -> Callable:

@@ -6,6 +6,8 @@ monotonic (ULID's monotonic mode): an id made in the same millisecond as the pre
 the previous one plus one, so creation order is id order.
 """
 
+import functools
+import re
 import secrets
 import threading
 import time
@@ -36,10 +38,12 @@ def new_id(prefix: str) -> str:
 
 def is_valid_id(value: object, prefix: str) -> bool:
     """True when ``value`` has the shape of an id we issue with this prefix."""
-    if not isinstance(value, str) or not value.startswith(prefix + "_"):
-        return False
-    body = value[len(prefix) + 1 :]
-    return len(body) == _ULID_LENGTH and all(char in _ALPHABET for char in body)
+    return isinstance(value, str) and _id_pattern(prefix).fullmatch(value) is not None
+
+
+@functools.cache
+def _id_pattern(prefix: str) -> re.Pattern:
+    return re.compile(f"{re.escape(prefix)}_[{_ALPHABET}]{{{_ULID_LENGTH}}}")
 
 
 class IdFactory:

@@ -82,7 +82,10 @@ _IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def _query(request) -> dict[str, list[str]]:
-    # ``GET``: DRF's request passes it through, and the lean path has Django's.
+    # ``GET``: DRF's request passes it through, and the lean path has Django's. Without a query
+    # string there is nothing to parse (the common case: building the QueryDict is not free).
+    if not request.META.get("QUERY_STRING"):
+        return {}
     return {name: request.GET.getlist(name) for name in request.GET}
 
 

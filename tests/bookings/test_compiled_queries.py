@@ -2,14 +2,17 @@
 shape of values, and refuse a build that would not bind its values as parameters."""
 
 import itertools
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.models import Count
+from django.db.models import Count, JSONField
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bookings import selectors
-from bookings.compiled import CompiledQuery
+from bookings.compiled import CompiledQuery, _faster
 from bookings.models import Booking
 from bookings.pagination import keyset_after
 from tests.factories import EventTypeFactory, booking_build
@@ -138,3 +141,91 @@ def test_a_filter_that_matches_nothing_returns_nothing(team, bookings):
 
     assert page.items == []
     assert page.has_more is False
+
+
+JSON_DOCUMENTS = [
+    {},
+    {"a": 1, "b": [1, 2.5, -0.0, 1e-7, 12345678901234567], "c": None, "d": True},
+    {"big": 2**70, "neg": -(2**65)},  # beyond 64 bits: orjson refuses, Django's parse takes it
+    {"text": 'é ✓ 😀 \n\t \\ " \u2028', "nested": {"x": {"y": [[], {}]}}},
+    {"float": 0.1 + 0.2, "exp": 1.5e300, "tiny": 5e-324},
+    {"edge": 2**63 - 1, "low": -(2**63), "over": 2**64, "digits": "12345678901234567890"},
+    {"near": 999999999999999999, "long_float": 0.12345678901234567},
+    {"": "", "key with spaces": "v", "1": 1},
+]
+
+
+@pytest.mark.parametrize("document", JSON_DOCUMENTS, ids=range(len(JSON_DOCUMENTS)))
+def test_json_fields_read_as_the_orm_reads_them(team, hosts, event_type, document):
+    """The compiled reads parse JSON with orjson (Django's converter as the fallback): the same
+    Python values as the ORM, types included, for every kind of document."""
+    (booking,) = Booking.objects.bulk_create(
+        [
+            booking_build(
+                event_type=event_type,
+                assigned_to=hosts[0],
+                start_time=BASE,
+                custom_fields=document,
+                metadata={"doc": document},
+            )
+        ]
+    )
+    full = Booking.objects.get(pk=booking.id)
+    view = selectors.booking_view(team=team, booking_id=booking.id)
+    model = selectors.booking_get(team=team, booking_id=booking.id)
+    for got in (view, model):
+        for name in ("custom_fields", "metadata"):
+            mine, orm = getattr(got, name), getattr(full, name)
+            assert mine == orm
+            assert repr(mine) == repr(orm)  # 1 stays 1, 1.0 stays 1.0, -0.0 stays -0.0
+
+
+def test_json_fields_are_parsed_by_orjson_not_json_loads(team, hosts, event_type, monkeypatch):
+    built = booking_build(
+        event_type=event_type,
+        assigned_to=hosts[0],
+        start_time=BASE,
+        custom_fields={"a": [1, 2]},
+        metadata={},
+    )
+    (booking,) = Booking.objects.bulk_create([built])
+
+    def refused(*args, **kwargs):
+        raise AssertionError("json.loads called")
+
+    monkeypatch.setattr(json, "loads", refused)
+    view = selectors.booking_view(team=team, booking_id=booking.id)
+    assert view.custom_fields == {"a": [1, 2]}
+    assert view.metadata == {}
+    # The ORM's own read still goes through json.loads (what the fallback is).
+    with pytest.raises(AssertionError, match=r"json\.loads called"):
+        Booking.objects.get(pk=booking.id)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON_VALUES, indent=st.sampled_from([None, 1]))
+def test_the_faster_json_converter_reads_what_django_reads(value, indent):
+    """For any JSON text (integers of any size, floats, unicode, nesting): orjson's parse,
+    with its fallback, gives the same Python values, of the same types, as Django's."""
+    field = JSONField()
+    django_convert = field.from_db_value
+    faster = _faster(django_convert)
+    assert faster is not django_convert
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    mine, theirs = faster(text, None, None), django_convert(text, None, None)
+    assert mine == theirs or (mine != mine and theirs != theirs)
+    assert repr(mine) == repr(theirs)
+    assert faster(None, None, None) is None

@@ -97,6 +97,35 @@ def test_ids_are_prefixed_time_sortable_and_unique():
     assert not is_valid_id(ids[0].lower(), "bkg")
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "bkg_" + "0" * 26 + "\n",  # a trailing newline ($ would let it through)
+        "bkg_" + "0" * 25,
+        "bkg_" + "0" * 27,
+        "bkg_" + "0" * 25 + "I",  # not in Crockford's alphabet
+        "bkg_" + "0" * 25 + "U",
+        "bkg_" + "0" * 25 + "٣",  # a digit, but not an ASCII one
+        "bkgx" + "0" * 26,
+        " bkg_" + "0" * 26,
+        "bkg_" + "0" * 26 + " ",
+        "evt_" + "0" * 26,
+        "",
+        None,
+        26,
+        b"bkg_" + b"0" * 26,
+    ],
+)
+def test_malformed_ids_are_refused(value):
+    assert not is_valid_id(value, "bkg")
+
+
+def test_well_formed_ids_pass_and_the_prefix_is_literal():
+    assert is_valid_id("bkg_" + "0123456789ABCDEFGHJKMNPQRS", "bkg")
+    assert is_valid_id("a.b_" + "Z" * 26, "a.b")
+    assert not is_valid_id("axb_" + "Z" * 26, "a.b")  # the dot is not a wildcard
+
+
 def test_model_ids_carry_their_prefix(team, event_type, hosts):
     booking = BookingFactory(event_type=event_type, assigned_to=hosts[0])
     assert team.id.startswith("team_")
