@@ -109,8 +109,9 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def cpu_seconds() -> dict[int, tuple[str, int, float]]:
-    """Each process now: its name, parent and CPU time used (user + system, seconds)."""
+def cpu_seconds() -> dict[int, tuple[str, int, float, float]]:
+    """Each process now: its name, parent, CPU time used (user + system, seconds), and the CPU
+    time of its children that have exited and been reaped (a recycled gunicorn worker's)."""
     tick = os.sysconf("SC_CLK_TCK")
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -123,6 +124,7 @@ def cpu_seconds() -> dict[int, tuple[str, int, float]]:
             name,
             int(fields[1]),
             (int(fields[11]) + int(fields[12])) / tick,
+            (int(fields[13]) + int(fields[14])) / tick,
         )
     return found
 
@@ -130,7 +132,7 @@ def cpu_seconds() -> dict[int, tuple[str, int, float]]:
 def _process_tree(snapshot: dict, root: int) -> set[int]:
     """``root`` and every process it started, as a ``cpu_seconds`` snapshot has them."""
     children_of: dict[int, list[int]] = {}
-    for pid, (_, parent, _) in snapshot.items():
+    for pid, (_, parent, *_) in snapshot.items():
         children_of.setdefault(parent, []).append(pid)
     tree, queue = set(), [root]
     while queue:
@@ -145,7 +147,13 @@ def cpu_by_part(before: dict, after: dict, server_pid: int) -> dict[str, float]:
     (master and workers), PostgreSQL, Redis, the load generator and everything else."""
     server = _process_tree(after, server_pid)
     used = dict.fromkeys(("gunicorn", "postgres", "redis", "load", "other"), 0.0)
-    for pid, (name, _, seconds) in after.items():
+    # A worker recycled (max_requests) in between is gone from ``after``: the master reaped it,
+    # so its whole life's CPU is in the master's reaped children, less what it had used before.
+    used["gunicorn"] += after[server_pid][3] - before[server_pid][3]
+    for pid, (_, parent, seconds, _) in before.items():
+        if pid not in after and parent == server_pid:
+            used["gunicorn"] -= seconds
+    for pid, (name, _, seconds, _) in after.items():
         if pid in server:
             part = "gunicorn"
         elif name.startswith("postgres"):
@@ -156,7 +164,7 @@ def cpu_by_part(before: dict, after: dict, server_pid: int) -> dict[str, float]:
             part = "load"
         else:
             part = "other"
-        used[part] += seconds - before.get(pid, (name, 0, 0.0))[2]
+        used[part] += seconds - before.get(pid, (name, 0, 0.0, 0.0))[2]
     return used
 
 
@@ -165,10 +173,10 @@ def interference(before: dict, after: dict) -> list[tuple[str, float]]:
     (this process and what it started), not PostgreSQL or Redis (they serve the bench)."""
     ours = _process_tree(after, os.getpid())
     used: dict[str, float] = {}
-    for pid, (name, _, seconds) in after.items():
+    for pid, (name, _, seconds, _) in after.items():
         if pid in ours or name.startswith(("postgres", "redis")):
             continue
-        used[name] = used.get(name, 0.0) + seconds - before.get(pid, (name, 0, 0.0))[2]
+        used[name] = used.get(name, 0.0) + seconds - before.get(pid, (name, 0, 0.0, 0.0))[2]
     return sorted(((n, s) for n, s in used.items() if s >= 1), key=lambda item: -item[1])
 
 
