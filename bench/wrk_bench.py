@@ -207,12 +207,13 @@ class Bench:
         # machine's speed drifts by more than the 20 % of headroom in a few minutes.
         name = "GET /v1/bookings/{id}, again before its open loop"
         get = self.wrk(server, "get_again", name, "fixed", one, **key)
-        self.open_loop(server, "open_loop", one, get.rate, key)
+        self.open_loop(server, "open_loop", "GET /v1/bookings/{id}", one, get.rate, key)
         # The baseline again, minutes later: how far the machine's own speed drifted while the
         # ratios above were measured against the first one.
         name = "plain Django JSON view, again at the end"
         plain = self.wrk(server, "plain_end", name, "fixed", "/bench/plain", secret="")
-        self.open_loop(server, "open_loop_plain", "/bench/plain", plain.rate, {"secret": ""})
+        what = "plain Django JSON view"
+        self.open_loop(server, "open_loop_plain", what, "/bench/plain", plain.rate, {"secret": ""})
 
     def replay(self, server: Server, setup: dict) -> None:
         """One create with a key, then the same key and body again and again."""
@@ -246,8 +247,10 @@ class Bench:
         self.wrk(server, "create_again", "create, again", "create", "/v1/bookings", keyed="false",
                  **common, **self.slots("create_again"))  # fmt: skip
 
-    def open_loop(self, server: Server, slug: str, path: str, peak: float, key: dict) -> None:
-        """``path`` at a fixed share of ``peak`` (its closed-loop rate), open loop."""
+    def open_loop(
+        self, server: Server, slug: str, what: str, path: str, peak: float, key: dict
+    ) -> None:
+        """``path`` (``what``) at a fixed share of ``peak`` (its closed-loop rate), open loop."""
         rate, args = round(self.args.open_loop_share * peak), self.args
         command = [str(OPEN_LOOP), f"{server.url}{path}"]
         command += ["--rate", str(rate), "--seconds", str(args.seconds)]
@@ -255,10 +258,10 @@ class Bench:
         shown = " ".join(command)
         if key["secret"]:
             command += ["--header", f"Authorization: Bearer {key['secret']}"]
+            shown += " --header …"
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        self.log.write(f"### open loop\n$ {shown} --header …\n{output}\n")
+        self.log.write(f"### {what}, open loop\n$ {shown}\n{output}\n")
         stats = json.loads(output.split("OPEN_LOOP ", 1)[1])
-        what = "GET /v1/bookings/{id}" if slug == "open_loop" else "plain Django JSON view"
         row = Row(
             key=slug,
             name=f"{what}, open loop at {args.open_loop_share:.0%} of peak",
