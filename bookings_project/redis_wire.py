@@ -54,11 +54,12 @@ def _pack(args) -> bytes:
     return b"".join(parts)
 
 
-class WireScript:
-    """``WireScript(url, source, ...)(keys=[...], args=[...])``: what redis-py's
-    ``register_script(source)(keys=..., args=...)`` returns, for a URL ``supports`` accepts."""
+class WireClient:
+    """``WireClient(url, ...).command("LPUSH", key, value)``: one command's reply, as redis-py's
+    ``execute_command`` would give it (a reply error raised as ``redis.ResponseError``), for a
+    URL ``supports`` accepts."""
 
-    def __init__(self, url: str, source: str, *, connect_timeout: float, timeout: float):
+    def __init__(self, url: str, *, connect_timeout: float, timeout: float):
         options = parse_url(url)
         self._address = (options.get("host") or "localhost", int(options.get("port") or 6379))
         self._setup: list[bytes] = []
@@ -67,15 +68,11 @@ class WireScript:
             self._setup.append(_pack(["AUTH", *user, options["password"]]))
         if int(options.get("db") or 0):
             self._setup.append(_pack(["SELECT", int(options["db"])]))
-        self._source = source
-        self._sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (Redis's script id)
         self._connect_timeout, self._timeout = connect_timeout, timeout
         self._local = threading.local()
 
-    def __call__(self, *, keys: list, args: list):
-        reply = self._call(_pack(["EVALSHA", self._sha, len(keys), *keys, *args]))
-        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
-            reply = self._call(_pack(["EVAL", self._source, len(keys), *keys, *args]))
+    def command(self, *args):
+        reply = self._call(_pack(args))
         if isinstance(reply, hiredis.ReplyError):
             raise redis.ResponseError(str(reply))
         return reply
@@ -149,3 +146,21 @@ class WireScript:
 
     def _where(self) -> str:
         return f"{self._address[0]}:{self._address[1]}"
+
+
+class WireScript(WireClient):
+    """``WireScript(url, source, ...)(keys=[...], args=[...])``: what redis-py's
+    ``register_script(source)(keys=..., args=...)`` returns, for a URL ``supports`` accepts."""
+
+    def __init__(self, url: str, source: str, *, connect_timeout: float, timeout: float):
+        super().__init__(url, connect_timeout=connect_timeout, timeout=timeout)
+        self._source = source
+        self._sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (Redis's script id)
+
+    def __call__(self, *, keys: list, args: list):
+        reply = self._call(_pack(["EVALSHA", self._sha, len(keys), *keys, *args]))
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            reply = self._call(_pack(["EVAL", self._source, len(keys), *keys, *args]))
+        if isinstance(reply, hiredis.ReplyError):
+            raise redis.ResponseError(str(reply))
+        return reply

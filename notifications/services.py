@@ -16,6 +16,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bookings_project import broker
 from bookings_project.outage import Outage, is_database_unreachable
 
 from .emails import booking_email_build
@@ -158,7 +159,7 @@ def email_dispatch(*, outbox_id: int) -> None:
     outage = _broker_outage(settings.CELERY_BROKER_URL)
     if not outage.skip():
         try:
-            send_email_task.delay(outbox_id=outbox_id)
+            broker.publish(send_email_task, outbox_id=outbox_id)  # one LPUSH
         except Exception as exc:
             outage.failed(exc)
         else:
