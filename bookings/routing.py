@@ -39,8 +39,9 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 def hosts_to_try(
     *, event_type: EventType, blocked_start, blocked_end, pinned_host_id: str | None = None
-) -> list[TeamMember]:
-    """The free hosts eligible for this slot, best first. One query (compiled once)."""
+) -> list[tuple]:
+    """The free hosts eligible for this slot, best first. One query (compiled once); each
+    host a record of its ``id``, ``is_active``, ``is_busy`` and ``last_assigned_at``."""
     hosts = _candidate_hosts(
         event_type_id=event_type.pk,
         team_id=event_type.team_id,
@@ -89,12 +90,15 @@ def _candidate_hosts_queryset(
     )
     return (
         TeamMember.objects.filter(host_links__event_type_id=event_type_id, team_id=team_id)
+        .only("id", "is_active")
         .annotate(is_busy=Exists(overlapping), last_assigned_at=Subquery(last_assigned))
         .order_by("host_links__id")
     )
 
 
-_candidate_hosts = CompiledQuery(_candidate_hosts_queryset)
+# Records, not models: routing reads four values of each host (a create used to build some ten
+# TeamMember instances to assign one).
+_candidate_hosts = CompiledQuery(_candidate_hosts_queryset, records=True)
 
 
 def routing_transaction(using: str | None = None):
@@ -108,7 +112,7 @@ def routing_transaction(using: str | None = None):
     return transaction.atomic(using=using)
 
 
-def insert_with_first_free_host(booking: Booking, hosts: Iterable[TeamMember]) -> Booking:
+def insert_with_first_free_host(booking: Booking, hosts: Iterable) -> Booking:
     """Insert ``booking`` with the first host the database accepts, or raise 409."""
     insert_routed(booking, hosts, lambda _booking: [])
     return booking
@@ -116,7 +120,7 @@ def insert_with_first_free_host(booking: Booking, hosts: Iterable[TeamMember]) -
 
 def insert_routed(
     booking: Booking,
-    hosts: Iterable[TeamMember],
+    hosts: Iterable,
     dependents: Callable[[Booking], list[Model]],
 ) -> list[Model]:
     """Insert ``booking`` with the first host the database accepts (or raise 409), together
@@ -131,8 +135,8 @@ def insert_routed(
     """
     using = router.db_for_write(Booking)
     connection = connections[using]
-    for host in hosts:
-        booking.assigned_to = host
+    for host in hosts:  # each with an ``id``: a host's record, or a TeamMember
+        booking.assigned_to_id = host.id
         rows = dependents(booking)
         try:
             if connection.vendor == "postgresql" and not connection.in_atomic_block:
@@ -153,7 +157,7 @@ def insert_routed(
         if inserted:
             return rows
         # A concurrent booking took this host first: try the next one.
-    booking.assigned_to = None
+    booking.assigned_to_id = None
     raise SlotUnavailable()
 
 

@@ -7,13 +7,13 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.models import Count, JSONField
+from django.db.models import Count, JSONField, OuterRef, Subquery
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bookings import selectors
+from bookings import routing, selectors
 from bookings.compiled import CompiledQuery, _faster
-from bookings.models import Booking
+from bookings.models import Booking, TeamMember
 from bookings.pagination import keyset_after
 from tests.factories import EventTypeFactory, booking_build
 
@@ -101,14 +101,45 @@ def test_view_is_a_record_of_the_rendered_fields_scoped_to_the_team(team, other_
         selectors.booking_view(team=other_team, booking_id=booking.id)
 
 
-def test_records_refuse_a_read_with_annotations(team, bookings):
-    query = CompiledQuery(
-        lambda *, team_id: Booking.objects.filter(team_id=team_id).annotate(n=Count("id")),
-        records=True,
-    )
+def test_records_carry_the_annotations_after_the_fields(team, hosts, event_type, bookings):
+    def build(*, team_id):
+        return (
+            TeamMember.objects.filter(team_id=team_id)
+            .only("id", "is_active")
+            .annotate(
+                n=Count("bookings"),
+                last=Subquery(
+                    Booking.objects.filter(assigned_to=OuterRef("pk"))
+                    .order_by("-start_time")
+                    .values("start_time")[:1]
+                ),
+            )
+            .order_by("id")
+        )
 
-    with pytest.raises(ValueError, match="annotations"):
-        query(team_id=team.id)
+    got = CompiledQuery(build, records=True)(team_id=team.id)
+
+    expected = list(build(team_id=team.id))
+    assert got[0]._fields == ("id", "is_active", "n", "last")
+    assert [tuple(record) for record in got] == [
+        (host.id, host.is_active, host.n, host.last) for host in expected
+    ]
+    assert [record.n for record in got] == [40, 40, 40]  # 120 bookings over three hosts
+    assert all(record.last is not None and record.last.tzinfo for record in got)
+
+
+def test_routing_reads_each_host_as_a_record_of_what_it_compares(event_type, hosts):
+    start = BASE + timedelta(days=1)
+    booking_build(event_type=event_type, assigned_to=hosts[1], start_time=start).save()
+    end = start + timedelta(minutes=event_type.duration)
+
+    free = routing.hosts_to_try(event_type=event_type, blocked_start=start, blocked_end=end)
+
+    assert [host.id for host in free] == [hosts[0].id, hosts[2].id]  # never assigned: by id
+    assert all(isinstance(host, tuple) for host in free)
+    assert {(host.is_active, host.is_busy, host.last_assigned_at) for host in free} == {
+        (True, False, None)
+    }
 
 
 def test_a_value_changed_before_use_is_refused(team):
