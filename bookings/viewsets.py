@@ -171,6 +171,7 @@ class BookingViewSet(ApiViewSet):
     lookup_url_kwarg = "booking_id"
     lean_actions = frozenset({"retrieve", "list"})
     lean_replays = frozenset({"create", "reschedule"})
+    lean_writes = frozenset({"create"})
     pagination_class = KeysetCursorPagination
     envelope_plural = "bookings"
 
