@@ -30,7 +30,16 @@ RATIOS = [
     ("get", "÷ plain", "get", "plain", "rate", ">=", 0.5),
     ("get", "÷ its round trips alone", "get", "round_trips", "rate", None, None),
     ("list", "÷ plain", "list", "plain", "rate", ">=", 0.2),
-    ("deep", "p50 ÷ first page p50", "deep", "deep_first", "p50_ms", "<=", 1.1),
+    # Measured in the order first, deep, deep, first: the ratio of the sums of the p50s.
+    (
+        "deep_first_again",
+        "both deep p50s ÷ both first pages'",
+        ("deep", "deep_again"),
+        ("deep_first", "deep_first_again"),
+        "p50_ms",
+        "<=",
+        1.1,
+    ),
     ("create", "÷ plain", "create", "plain", "rate", ">=", 0.12),
     ("create", "÷ pgbench replay", "create", "pgbench", "rate", ">=", 0.6),
     ("keyed", "÷ plain", "keyed", "plain", "rate", None, None),
@@ -94,7 +103,9 @@ def _ratio(rows: dict, spec) -> dict | None:
 
 def _summed(rows: list[Row]) -> Row:
     valid = all(row.valid for row in rows)
-    return Row(key="+", name="+", rate=sum(row.rate for row in rows), p50_ms=None, p99_ms=None,
+    p50s = [row.p50_ms for row in rows]
+    p50 = None if None in p50s else sum(p50s)
+    return Row(key="+", name="+", rate=sum(row.rate for row in rows), p50_ms=p50, p99_ms=None,
                errors=0 if valid else 1)  # fmt: skip
 
 
@@ -113,7 +124,7 @@ def report(rows: list[Row], *, meta: dict, memory: dict, celery: dict, path: Pat
     ratios = [r for r in (_ratio(by_key, spec) for spec in RATIOS) if r is not None]
     if "deep" in by_key and meta["deep_depth"] < 0.99 * meta["depth_asked"]:
         for ratio in ratios:
-            if ratio["row"] == "deep":
+            if ratio["row"] == "deep_first_again":
                 ratio["status"] = f"SHALLOW (asked {meta['depth_asked']:,})"
 
     print(
