@@ -1,10 +1,12 @@
 """Database specifics: pieces PostgreSQL has and SQLite (development) does not, how each
 says a lock was held too long, and a row inserted with its dependents in one statement."""
 
+from datetime import datetime
+
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db import OperationalError, connections, migrations
+from django.db import OperationalError, connections, migrations, models
 from django.db.models import Func, Model
 from django.db.models.sql import InsertQuery
 
@@ -162,6 +164,7 @@ class _InsertPlan:
         quote = connection.ops.quote_name
         row_meta = row._meta
         self.main_fields = _inserted_fields(row)
+        self.main_steps = _insert_steps(self.main_fields, connection)
         main = InsertQuery(type(row))
         main.insert_values(self.main_fields, [row])
         [(main_sql, main_params)] = main.get_compiler(using=connection.alias).as_sql()
@@ -188,7 +191,9 @@ class _InsertPlan:
             table, key = quote(meta.db_table), quote(meta.pk.column)
             insert = f"INSERT INTO {table} ({columns}) SELECT {values} FROM main"  # noqa: S608
             parts.append(f", r{n} AS ({insert} RETURNING {key})")  # names from the models
-            self.dependent_fields.append([f for f in fields if f.attname not in from_main])
+            self.dependent_fields.append(
+                _insert_steps([f for f in fields if f.attname not in from_main], connection)
+            )
         selected = ["(SELECT count(*) FROM main)"]
         selected += [
             f"(SELECT {quote(r._meta.pk.column)} FROM r{n})"  # noqa: S608 (names from the models)
@@ -197,9 +202,9 @@ class _InsertPlan:
         self.sql = " ".join(parts) + " SELECT " + ", ".join(selected)
 
     def params(self, row: Model, rows: list[Model], connection) -> list:
-        params = _insert_values(row, self.main_fields, connection)
-        for dependent, fields in zip(rows, self.dependent_fields, strict=True):
-            params += _insert_values(dependent, fields, connection)
+        params = _insert_values(row, self.main_steps, connection)
+        for dependent, steps in zip(rows, self.dependent_fields, strict=True):
+            params += _insert_values(dependent, steps, connection)
         return params
 
 
@@ -213,6 +218,52 @@ def _inserted_fields(obj: Model) -> list:
     ]
 
 
-def _insert_values(obj: Model, fields: list, connection) -> list:
-    # As the ORM's insert prepares each value: the field's pre_save, then its database form.
-    return [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+# Fields whose save steps (``pre_save``, ``get_db_prep_save``) give PostgreSQL a value of this
+# exact type, or None, as it is: a str stays the str, a bool the bool, an aware datetime the
+# datetime (PostgreSQL's ``adapt_datetimefield_value`` is the identity). Not integers: Django
+# wraps them in psycopg's Int2/Int4/Int8 for the column's size. Exact classes only: a subclass
+# may prepare its values its own way. A foreign key's value is its target field's.
+_PASSED_AS_IS = {
+    models.CharField: str,
+    models.TextField: str,
+    models.EmailField: str,
+    models.SlugField: str,
+    models.BooleanField: bool,
+    models.DateTimeField: datetime,
+}
+
+
+def _passed_as_is(field) -> type | None:
+    """The type whose values (and None) an insert writes unchanged for ``field``, if any."""
+    if type(field) in (models.ForeignKey, models.OneToOneField):
+        field = field.target_field
+    kind = _PASSED_AS_IS.get(type(field))
+    if kind is datetime and (field.auto_now or field.auto_now_add):
+        return None  # pre_save sets the time
+    return kind
+
+
+def _insert_steps(fields: list, connection) -> list[tuple]:
+    """Each field, its attribute, and the type its values pass as they are (PostgreSQL only)."""
+    postgresql = connection.vendor == "postgresql"
+    return [
+        (field, field.attname, _passed_as_is(field) if postgresql else None) for field in fields
+    ]
+
+
+def _insert_values(obj: Model, steps: list[tuple], connection) -> list:
+    """As the ORM's insert prepares each value: the field's pre_save, then its database form;
+    a value those steps pass unchanged (``_passed_as_is``) is read as it is
+    (tests/bookings/test_insert_values.py compares both on every field of the rows a create
+    writes, with values of every type)."""
+    values = []
+    for field, attname, kind in steps:
+        if kind is not None:
+            value = getattr(obj, attname)
+            if value is None or (
+                type(value) is kind and (kind is not datetime or value.tzinfo is not None)
+            ):
+                values.append(value)
+                continue
+        values.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+    return values
