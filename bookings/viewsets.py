@@ -337,9 +337,7 @@ class BookingViewSet(ApiViewSet):
         payload = request.data
 
         def prepare() -> dict:
-            serializer = BookingCreateSerializer(data=payload, context={"team": team})
-            serializer.is_valid(raise_exception=True)
-            return serializer.service_kwargs()
+            return BookingCreateSerializer.kwargs_for(payload, team=team)
 
         def produce(kwargs: dict) -> Result:
             return _created(services.booking_create(team=team, actor=_actor(request), **kwargs))
