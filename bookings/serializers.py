@@ -346,20 +346,7 @@ class BookingCreateSerializer(StrictSerializer):
             event_type_id = values["event_type_id"]
             event_type = event_type_for_booking(team=team, event_type_id=event_type_id)
             if event_type is not None:
-                attendee = values["attendee"]
-                return {
-                    "event_type": event_type,
-                    "start_time": values["requested_time"],
-                    "attendee": Attendee(
-                        name=attendee["name"],
-                        email=attendee["email"],
-                        phone=attendee.get("phone") or "",
-                        timezone=attendee.get("timezone") or "",
-                    ),
-                    "assigned_to_id": values.get("assigned_to_id"),
-                    "custom_fields": values.get("custom_fields"),
-                    "metadata": values.get("metadata"),
-                }
+                return _create_kwargs({**values, "event_type_id": event_type})
             looked_up[event_type_id] = None  # the serializer says so, without asking again
         serializer = cls(data=payload, context={"team": team, "event_types": looked_up})
         serializer.is_valid(raise_exception=True)
@@ -367,21 +354,25 @@ class BookingCreateSerializer(StrictSerializer):
 
     def service_kwargs(self) -> dict:
         """The validated request as the arguments of ``services.booking_create``."""
-        data = self.validated_data
-        attendee = data["attendee"]
-        return {
-            "event_type": data["event_type_id"],
-            "start_time": data["requested_time"],
-            "attendee": Attendee(
-                name=attendee["name"],
-                email=attendee["email"],
-                phone=attendee.get("phone") or "",
-                timezone=attendee.get("timezone") or "",
-            ),
-            "assigned_to_id": data.get("assigned_to_id"),
-            "custom_fields": data.get("custom_fields"),
-            "metadata": data.get("metadata"),
-        }
+        return _create_kwargs(self.validated_data)
+
+
+def _create_kwargs(data: Mapping) -> dict:
+    """A create's validated body (``event_type_id`` its EventType) as the service's arguments."""
+    attendee = data["attendee"]
+    return {
+        "event_type": data["event_type_id"],
+        "start_time": data["requested_time"],
+        "attendee": Attendee(
+            name=attendee["name"],
+            email=attendee["email"],
+            phone=attendee.get("phone") or "",
+            timezone=attendee.get("timezone") or "",
+        ),
+        "assigned_to_id": data.get("assigned_to_id"),
+        "custom_fields": data.get("custom_fields"),
+        "metadata": data.get("metadata"),
+    }
 
 
 def _plainly_valid(data, fields: Mapping) -> dict | None:

@@ -185,17 +185,39 @@ def private_redis():
     process.wait(timeout=10)
 
 
-@pytest.fixture
-def drf_requests_built(monkeypatch) -> list:
-    """Grows by one for each DRF ``Request`` made: a lean path makes none."""
-    from rest_framework.request import Request
-
+def instances_counted(monkeypatch, cls) -> list:
+    """A list that grows by one for each instance of ``cls`` made from now on."""
     built = []
-    original = Request.__init__
+    original = cls.__init__
 
     def counting(self, *args, **kwargs):
         built.append(1)
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Request, "__init__", counting)
+    monkeypatch.setattr(cls, "__init__", counting)
     return built
+
+
+@pytest.fixture
+def drf_requests_built(monkeypatch) -> list:
+    """Grows by one for each DRF ``Request`` made: a lean path makes none."""
+    from rest_framework.request import Request
+
+    return instances_counted(monkeypatch, Request)
+
+
+@pytest.fixture
+def refused_clients(team, django_capture_on_commit_callbacks) -> list[APIClient]:
+    """Clients of the team refused in each way: a key without the bookings:create scope (403),
+    a revoked key, a key that does not exist, no key at all (401 each)."""
+    from bookings.auth import hash_key
+    from bookings.models import ApiKey
+    from bookings.services import api_key_revoke
+
+    no_scope = make_client(team, scopes=[ApiKey.Scope.BOOKINGS_READ])
+    revoked = make_client(team)
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_keys=ApiKey.objects.filter(key_hash=hash_key(revoked.secret)))
+    wrong = APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION="Bearer sk_live_" + "0" * 64)
+    return [no_scope, revoked, wrong, APIClient()]

@@ -12,15 +12,12 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from bookings import access, idempotency
 from bookings.access import REPLAY_CACHE_SECONDS, replay_name
 from bookings.auth import hash_key
 from bookings.models import ApiKey, Booking, IdempotencyKey
-from bookings.services import api_key_revoke
 from bookings.viewsets import BookingViewSet
-from tests.conftest import make_client
 
 from ..bookings.create_helpers import create_body, in_days
 
@@ -115,18 +112,10 @@ def test_a_new_key_and_a_keyless_create_answer_as_the_full_path(api, event_type,
     assert remaining == list(range(remaining[0], remaining[0] - 3, -1))
 
 
-def test_refused_keys_answer_replays_as_the_full_path(
-    team, created, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_refused_keys_answer_replays_as_the_full_path(created, monkeypatch, refused_clients):
     body, _first = created
-    no_scope = make_client(team, scopes=[ApiKey.Scope.BOOKINGS_READ])
-    revoked = make_client(team)
-    with django_capture_on_commit_callbacks(execute=True):
-        api_key_revoke(api_keys=ApiKey.objects.filter(key_hash=hash_key(revoked.secret)))
-    wrong = APIClient()
-    wrong.credentials(HTTP_AUTHORIZATION="Bearer sk_live_" + "0" * 64)
     statuses = []
-    for client in (no_scope, revoked, wrong, APIClient()):
+    for client in refused_clients:
         lean, full = _both(monkeypatch, client, "/v1/bookings", body, "retry-me")
         assert lean == full
         statuses.append(lean[0])

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from rest_framework import serializers
 
 from bookings.serializers import AttendeeInputSerializer, BookingCreateSerializer
+from tests.conftest import instances_counted
 
 from .create_helpers import create_body, in_days
 
@@ -38,15 +39,7 @@ def _outcome(result):
 
 @pytest.fixture
 def serializer_built(monkeypatch) -> list:
-    built = []
-    original = BookingCreateSerializer.__init__
-
-    def counting(self, *args, **kwargs):
-        built.append(1)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(BookingCreateSerializer, "__init__", counting)
-    return built
+    return instances_counted(monkeypatch, BookingCreateSerializer)
 
 
 def test_a_plainly_valid_body_builds_no_serializer(team, event_type, hosts, serializer_built):
