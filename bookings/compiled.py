@@ -11,9 +11,9 @@ converters applied). ``build`` must use strings and datetimes only as query para
 value that shapes the SQL is an integer or None. With ``records=True`` the rows come back as
 read-only named tuples of the selected fields then the annotations (converters applied) instead
 of model instances: what a read that only renders or compares its rows needs, at a fraction of
-a model's cost per row. A JSON
-field's text is parsed with orjson (Django's converter, ``json.loads``, was a fifth of a list
-page's CPU: two per row), falling back to Django's for anything orjson refuses.
+a model's cost per row. A JSON field's text is parsed with orjson (Django's converter,
+``json.loads``, was a fifth of a list page's CPU: two per row), falling back to Django's for
+anything orjson refuses.
 tests/bookings/test_compiled_queries.py checks each compiled read against its queryset.
 """
 

@@ -175,7 +175,7 @@ class _InsertPlan:
             f"WITH main AS ({main_sql} ON CONFLICT ON CONSTRAINT {quote(on_conflict)}"
             f" DO NOTHING RETURNING {main_key})"
         ]
-        self.dependent_fields = []
+        self.dependent_steps = []
         for n, (dependent, (_model, _unset, from_main)) in enumerate(
             zip(rows, dependents, strict=True)
         ):
@@ -191,7 +191,7 @@ class _InsertPlan:
             table, key = quote(meta.db_table), quote(meta.pk.column)
             insert = f"INSERT INTO {table} ({columns}) SELECT {values} FROM main"  # noqa: S608
             parts.append(f", r{n} AS ({insert} RETURNING {key})")  # names from the models
-            self.dependent_fields.append(
+            self.dependent_steps.append(
                 _insert_steps([f for f in fields if f.attname not in from_main], connection)
             )
         selected = ["(SELECT count(*) FROM main)"]
@@ -203,7 +203,7 @@ class _InsertPlan:
 
     def params(self, row: Model, rows: list[Model], connection) -> list:
         params = _insert_values(row, self.main_steps, connection)
-        for dependent, steps in zip(rows, self.dependent_fields, strict=True):
+        for dependent, steps in zip(rows, self.dependent_steps, strict=True):
             params += _insert_values(dependent, steps, connection)
         return params
 

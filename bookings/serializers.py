@@ -378,8 +378,8 @@ def _create_kwargs(data: Mapping) -> dict:
 def _plainly_valid(data, fields: Mapping) -> dict | None:
     """``data`` validated field by field with the declared (unbound) fields, nested
     serializers' fields included; None for anything the serializer itself must look at: an
-    unknown or missing field, a field's error. No serializer-level ``validate`` methods run
-    here: the caller does what its serializer's would."""
+    unknown or missing field, a field's error, a nested serializer with validate methods. The
+    top serializer's own validate methods do not run here: the caller does what they would."""
     if type(data) is not dict or not data.keys() <= fields.keys():
         return None
     values = {}
@@ -389,8 +389,12 @@ def _plainly_valid(data, fields: Mapping) -> dict | None:
                 return None
             continue
         if isinstance(field, serializers.BaseSerializer):
-            if field.validators or type(field).validate is not serializers.Serializer.validate:
-                return None
+            if (
+                field.validators
+                or type(field).validate is not serializers.Serializer.validate
+                or any(hasattr(field, f"validate_{nested}") for nested in field._declared_fields)
+            ):
+                return None  # rules of its own: the serializer runs them
             nested = _plainly_valid(data[name], field._declared_fields)
             if nested is None:
                 return None

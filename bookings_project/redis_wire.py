@@ -54,6 +54,13 @@ def _pack(args) -> bytes:
     return b"".join(parts)
 
 
+def _raised(reply):
+    """The reply, or its error raised as redis-py raises it."""
+    if isinstance(reply, hiredis.ReplyError):
+        raise redis.ResponseError(str(reply))
+    return reply
+
+
 class WireClient:
     """``WireClient(url, ...).command("LPUSH", key, value)``: one command's reply, as redis-py's
     ``execute_command`` would give it (a reply error raised as ``redis.ResponseError``), for a
@@ -72,10 +79,7 @@ class WireClient:
         self._local = threading.local()
 
     def command(self, *args):
-        reply = self._call(_pack(args))
-        if isinstance(reply, hiredis.ReplyError):
-            raise redis.ResponseError(str(reply))
-        return reply
+        return _raised(self._call(_pack(args)))
 
     def _call(self, command: bytes):
         reused = self._connection(reuse_only=True)
@@ -161,6 +165,4 @@ class WireScript(WireClient):
         reply = self._call(_pack(["EVALSHA", self._sha, len(keys), *keys, *args]))
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
             reply = self._call(_pack(["EVAL", self._source, len(keys), *keys, *args]))
-        if isinstance(reply, hiredis.ReplyError):
-            raise redis.ResponseError(str(reply))
-        return reply
+        return _raised(reply)

@@ -214,3 +214,21 @@ def test_any_body_has_the_serializers_outcome(team, event_type, other_team, host
     if data.draw(st.integers(0, 19), label="not an object") == 0:
         payload = data.draw(st.one_of(st.lists(scalars, max_size=2), scalars), label="payload")
     assert _outcome(_kwargs_fors(payload, team)) == _outcome(_serializers_own(payload, team))
+
+
+def test_a_nested_serializer_with_rules_of_its_own_is_left_to_the_serializer():
+    from bookings.serializers import StrictSerializer, TextField, _plainly_valid
+
+    class Checked(StrictSerializer):
+        name = TextField()
+
+        def validate_name(self, value):
+            raise serializers.ValidationError("never this name")
+
+    class Plain(StrictSerializer):
+        name = TextField()
+
+    assert _plainly_valid({"inner": {"name": "Ada"}}, {"inner": Plain()}) == {
+        "inner": {"name": "Ada"}
+    }
+    assert _plainly_valid({"inner": {"name": "Ada"}}, {"inner": Checked()}) is None
