@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--rounds", type=int, default=3, help="the best round's figures")
     parser.add_argument("--sql", action="store_true", help="print each path's statements")
+    parser.add_argument(
+        "--plans", action="store_true", help="the prepared statements' generic and custom plans"
+    )
     parser.add_argument("--paths", default="plain,get,list,replay,create", help="which, in order")
     args = parser.parse_args()
     os.environ.update(
@@ -188,6 +191,17 @@ def main() -> None:
         if args.sql:
             for sql in queries:
                 print("    " + sql[:300])
+    if args.plans:
+        # Each statement this connection prepared, and how often PostgreSQL planned it anew
+        # (custom) rather than reusing its one plan (generic).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements"
+                " ORDER BY prepare_time"
+            )
+            print(f"{'generic':>8} {'custom':>7}  prepared statement")
+            for generic, custom, statement in cursor.fetchall():
+                print(f"{generic:8} {custom:7}  {' '.join(statement.split())[:110]}")
 
 
 if __name__ == "__main__":

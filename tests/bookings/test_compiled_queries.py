@@ -4,12 +4,16 @@ shape of values, and refuse a build that would not bind its values as parameters
 import itertools
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Count, JSONField, OuterRef, Subquery
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from psycopg.pq import ExecStatus
+from psycopg.sql import Literal
 
 from bookings import routing, selectors
 from bookings.compiled import CompiledQuery, _faster
@@ -260,3 +264,67 @@ def test_the_faster_json_converter_reads_what_django_reads(value, indent):
     assert mine == theirs or (mine != mine and theirs != theirs)
     assert repr(mine) == repr(theirs)
     assert faster(None, None, None) is None
+
+
+def test_a_constant_with_quotes_and_percents_reads_as_the_queryset_reads_it(team, bookings):
+    # On PostgreSQL a constant of the query is written into the SQL: the literal's quote and
+    # percent sign must survive both PostgreSQL's quoting and the driver's %-formatting.
+    Booking.objects.filter(pk=bookings[3].pk).update(
+        attendee_name="O'Hara 100% \\ sure", status="COMPLETED"
+    )
+
+    def build(*, team_id):
+        return Booking.objects.filter(
+            team_id=team_id, attendee_name="O'Hara 100% \\ sure", status__in=["COMPLETED"]
+        ).order_by("id")
+
+    query = CompiledQuery(build)
+    got = query(team_id=team.id)
+
+    assert [b.id for b in got] == [b.id for b in build(team_id=team.id)] == [bookings[3].id]
+
+
+@pytest.mark.postgres
+def test_constants_are_written_into_the_sql_so_one_plan_serves_every_call(event_type, hosts):
+    # Routing's busy check reads the partial indexes of active bookings. Bound as parameters,
+    # the active statuses hid that from a prepared statement's generic plan, and PostgreSQL
+    # planned the statement anew at each create (1.5 ms a time on a million bookings).
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plans")
+    start = BASE + timedelta(days=2)
+    values = {
+        "event_type_id": event_type.id,
+        "team_id": event_type.team_id,
+        "earliest_start": start - routing.MAX_BLOCKED_SPAN,
+        "blocked_start": start,
+        "blocked_end": start + timedelta(hours=1),
+    }
+    routing._candidate_hosts(**values)
+    (compiled,) = routing._candidate_hosts._compiled.values()
+    assert "IN ('DRAFT', 'PENDING_CONFIRMATION', 'RESCHEDULED', 'SCHEDULED')" in compiled.sql
+    assert "SELECT 1 AS" in compiled.sql
+    assert compiled.sql.count("%s") == len(compiled.slots) == 6  # the values, nothing else
+
+    numbers = itertools.count(1)
+    prepared = re.sub("%s", lambda _match: f"${next(numbers)}", compiled.sql)
+    arguments = [slot(values) for slot in compiled.slots]
+    types = ["timestamptz" if isinstance(value, datetime) else "text" for value in arguments]
+    connection.ensure_connection()
+    raw = connection.connection  # PREPARE and EXECUTE as plain SQL, outside psycopg's binding
+
+    def run(statement: str) -> list[str]:
+        result = raw.pgconn.exec_(statement.encode())
+        assert result.status in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK), result.error_message
+        return [result.get_value(row, 0).decode() for row in range(result.ntuples)]
+
+    run("SET LOCAL plan_cache_mode = force_generic_plan")
+    run("SET LOCAL enable_seqscan = off")
+    run(f"PREPARE routing_probe ({', '.join(types)}) AS {prepared}")
+    try:
+        literals = ", ".join(Literal(value).as_string(raw) for value in arguments)
+        plan = "\n".join(run(f"EXPLAIN EXECUTE routing_probe({literals})"))
+    finally:
+        run("DEALLOCATE routing_probe")
+
+    # The generic plan, made without the values, still reads an index of active bookings.
+    assert "booking_host_active_blocked" in plan or "booking_no_overlap_per_host" in plan, plan
