@@ -18,6 +18,7 @@ from notifications.services import (
 
 from .access import api_keys_recache_on_commit
 from .auth import ALL_SCOPES, hash_key
+from .compiled import CompiledQuery
 from .errors import BookingNotStarted, InvalidTransition, ValidationFailed
 from .ids import ulid
 from .models import ApiKey, Booking, BookingHistory, EventType, Team
@@ -237,11 +238,29 @@ def booking_create(
 
 
 def _locked(booking: Booking) -> Booking:
+    """The booking's row as it is now, locked until the transaction ends (with its event
+    type, which a reschedule needs)."""
     return (
         Booking.objects.select_for_update(of=("self",))
         .select_related("event_type")
         .get(pk=booking.pk)
     )
+
+
+def _locked_row_queryset(*, booking_id):
+    return Booking.objects.select_for_update(of=("self",)).filter(pk=booking_id).order_by()
+
+
+# A transition and an attendee update read the locked row alone: compiled once, the read costs
+# them no queryset building (a fifth of a cancel's CPU). Only ever run inside the service's
+# transaction (the queryset is compiled at the first call, where Django checks it is in one).
+_locked_row_query = CompiledQuery(_locked_row_queryset)
+
+
+def _locked_row(booking: Booking) -> Booking:
+    """``_locked`` without the event type."""
+    (row,) = _locked_row_query(booking_id=booking.pk)
+    return row
 
 
 def _refuse(action: str, booking: Booking, allowed_from) -> None:
@@ -284,7 +303,7 @@ def booking_transition(
     transition = TRANSITIONS[action]
     if transition.action == "reschedule":
         raise ValueError("A reschedule makes a new booking: use booking_reschedule().")
-    booking = _locked(booking)
+    booking = _locked_row(booking)
     now = timezone.now()
     if not _check_allowed(transition, booking, now):
         return booking, False
@@ -459,7 +478,7 @@ def booking_attendee_update(*, booking: Booking, actor: Actor, **attendee: str) 
     unknown = sorted(set(attendee) - set(_ATTENDEE_FIELDS))
     if unknown:
         raise ValidationFailed({f"attendee.{name}": "Unknown field." for name in unknown})
-    booking = _locked(booking)
+    booking = _locked_row(booking)
     if booking.status not in ATTENDEE_EDITABLE:
         _refuse("update", booking, ATTENDEE_EDITABLE)
     changes = {
