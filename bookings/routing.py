@@ -25,11 +25,12 @@ import itertools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from django.contrib.postgres.fields import RangeBoundary
 from django.db import IntegrityError, OperationalError, connections, router, transaction
-from django.db.models import Exists, Model, OuterRef, Subquery
+from django.db.models import Exists, Model, OuterRef, Subquery, Value
 
 from .compiled import CompiledQuery
-from .db import insert_with_rows, is_lock_timeout
+from .db import TsTzRange, insert_with_rows, is_lock_timeout
 from .errors import SlotUnavailable, ValidationFailed
 from .models import MAX_BLOCKED_SPAN, Booking, EventType, TeamMember
 
@@ -42,15 +43,12 @@ def hosts_to_try(
 ) -> list[tuple]:
     """The free hosts eligible for this slot, best first. One query (compiled once); each
     host a record of its ``id``, ``is_active``, ``is_busy`` and ``last_assigned_at``."""
-    hosts = _candidate_hosts(
-        event_type_id=event_type.pk,
-        team_id=event_type.team_id,
+    slot = {"blocked_start": blocked_start, "blocked_end": blocked_end}
+    if not _overlap_as_ranges():
         # The lower bound is implied by the other two (no booking blocks more than
         # MAX_BLOCKED_SPAN) and turns a scan of the host's whole past into a short index range.
-        earliest_start=blocked_start - MAX_BLOCKED_SPAN,
-        blocked_start=blocked_start,
-        blocked_end=blocked_end,
-    )
+        slot["earliest_start"] = blocked_start - MAX_BLOCKED_SPAN
+    hosts = _candidate_hosts(event_type_id=event_type.pk, team_id=event_type.team_id, **slot)
     if event_type.scheduling_type == EventType.SchedulingType.SOLO:
         hosts = hosts[:1]  # the one host, even if inactive: then nobody takes the booking
     hosts = [host for host in hosts if host.is_active]
@@ -71,18 +69,35 @@ def hosts_to_try(
     return free
 
 
+def _overlap_as_ranges() -> bool:
+    """Whether the busy check asks PostgreSQL's question: range && range."""
+    return connections[router.db_for_read(Booking)].vendor == "postgresql"
+
+
 def _candidate_hosts_queryset(
-    *, event_type_id, team_id, earliest_start, blocked_start, blocked_end
+    *, event_type_id, team_id, blocked_start, blocked_end, earliest_start=None
 ):
     """The event type's hosts in the order they were added, each with whether an active
     booking of theirs overlaps the slot and when this event type last went to them."""
     overlapping = Booking.objects.filter(
-        assigned_to=OuterRef("pk"),
-        status__in=sorted(Booking.Status.ACTIVE),
-        blocked_start__gt=earliest_start,
-        blocked_start__lt=blocked_end,
-        blocked_end__gt=blocked_start,
+        assigned_to=OuterRef("pk"), status__in=sorted(Booking.Status.ACTIVE)
     )
+    if _overlap_as_ranges():
+        # The exclusion constraint's own question, in its terms, so that its GiST index
+        # answers it: the host's active bookings whose [blocked_start, blocked_end) overlaps
+        # the slot's, and no other row. Asked with the columns (blocked_start < end, blocked_end
+        # > start), a generic plan read that index by host alone or a btree over the host's
+        # last days and filtered every row: a create slowed with each booking of a busy host,
+        # 2 → 7 ms of PostgreSQL's CPU within a minute at 10,000 bookings (bench/README.md).
+        blocked = TsTzRange("blocked_start", "blocked_end", RangeBoundary())
+        slot = TsTzRange(Value(blocked_start), Value(blocked_end), RangeBoundary())
+        overlapping = overlapping.alias(blocked=blocked).filter(blocked__overlap=slot)
+    else:
+        overlapping = overlapping.filter(
+            blocked_start__gt=earliest_start,
+            blocked_start__lt=blocked_end,
+            blocked_end__gt=blocked_start,
+        )
     last_assigned = (
         Booking.objects.filter(event_type_id=event_type_id, assigned_to=OuterRef("pk"))
         .order_by("-created_at")
