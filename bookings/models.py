@@ -17,6 +17,13 @@ MAX_MINUTES = 24 * 60  # the longest duration, and the longest buffer on either 
 MAX_BLOCKED_SPAN = timedelta(minutes=3 * MAX_MINUTES)  # the most one booking can block
 
 
+def blocked_range(start="blocked_start", end="blocked_end") -> TsTzRange:
+    """A booking's blocked time as PostgreSQL's half-open range: what the exclusion constraint
+    compares and its GiST index holds, so a query asking with this expression (of the columns,
+    or of a slot's bounds) can read that index."""
+    return TsTzRange(start, end, RangeBoundary())
+
+
 class Team(models.Model):
     id = models.CharField(
         primary_key=True, max_length=ID_LENGTH, default=IdFactory("team"), editable=False
@@ -338,10 +345,7 @@ class Booking(models.Model):
                 name="booking_no_overlap_per_host",
                 expressions=[
                     ("assigned_to", RangeOperators.EQUAL),
-                    (
-                        TsTzRange("blocked_start", "blocked_end", RangeBoundary()),
-                        RangeOperators.OVERLAPS,
-                    ),
+                    (blocked_range(), RangeOperators.OVERLAPS),
                 ],
                 condition=Q(status__in=_ACTIVE_VALUES),
             ),

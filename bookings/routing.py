@@ -25,14 +25,13 @@ import itertools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from django.contrib.postgres.fields import RangeBoundary
 from django.db import IntegrityError, OperationalError, connections, router, transaction
 from django.db.models import Exists, Model, OuterRef, Subquery, Value
 
 from .compiled import CompiledQuery
-from .db import TsTzRange, insert_with_rows, is_lock_timeout
+from .db import insert_with_rows, is_lock_timeout
 from .errors import SlotUnavailable, ValidationFailed
-from .models import MAX_BLOCKED_SPAN, Booking, EventType, TeamMember
+from .models import MAX_BLOCKED_SPAN, Booking, EventType, TeamMember, blocked_range
 
 OVERLAP_CONSTRAINT = "booking_no_overlap_per_host"
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -44,9 +43,10 @@ def hosts_to_try(
     """The free hosts eligible for this slot, best first. One query (compiled once); each
     host a record of its ``id``, ``is_active``, ``is_busy`` and ``last_assigned_at``."""
     slot = {"blocked_start": blocked_start, "blocked_end": blocked_end}
-    if not _overlap_as_ranges():
-        # The lower bound is implied by the other two (no booking blocks more than
-        # MAX_BLOCKED_SPAN) and turns a scan of the host's whole past into a short index range.
+    if connections[router.db_for_read(Booking)].vendor != "postgresql":
+        # Compared column by column (see _candidate_hosts_queryset). The lower bound is implied
+        # by the other two (no booking blocks more than MAX_BLOCKED_SPAN) and turns a scan of
+        # the host's whole past into a short index range.
         slot["earliest_start"] = blocked_start - MAX_BLOCKED_SPAN
     hosts = _candidate_hosts(event_type_id=event_type.pk, team_id=event_type.team_id, **slot)
     if event_type.scheduling_type == EventType.SchedulingType.SOLO:
@@ -69,29 +69,25 @@ def hosts_to_try(
     return free
 
 
-def _overlap_as_ranges() -> bool:
-    """Whether the busy check asks PostgreSQL's question: range && range."""
-    return connections[router.db_for_read(Booking)].vendor == "postgresql"
-
-
 def _candidate_hosts_queryset(
     *, event_type_id, team_id, blocked_start, blocked_end, earliest_start=None
 ):
     """The event type's hosts in the order they were added, each with whether an active
-    booking of theirs overlaps the slot and when this event type last went to them."""
+    booking of theirs overlaps the slot and when this event type last went to them. Without
+    ``earliest_start`` the overlap is asked as ranges (PostgreSQL); with it, column by column
+    (SQLite, which has no ranges)."""
     overlapping = Booking.objects.filter(
         assigned_to=OuterRef("pk"), status__in=sorted(Booking.Status.ACTIVE)
     )
-    if _overlap_as_ranges():
+    if earliest_start is None:
         # The exclusion constraint's own question, in its terms, so that its GiST index
         # answers it: the host's active bookings whose [blocked_start, blocked_end) overlaps
         # the slot's, and no other row. Asked with the columns (blocked_start < end, blocked_end
         # > start), a generic plan read that index by host alone or a btree over the host's
         # last days and filtered every row: a create slowed with each booking of a busy host,
         # 2 → 7 ms of PostgreSQL's CPU within a minute at 10,000 bookings (bench/README.md).
-        blocked = TsTzRange("blocked_start", "blocked_end", RangeBoundary())
-        slot = TsTzRange(Value(blocked_start), Value(blocked_end), RangeBoundary())
-        overlapping = overlapping.alias(blocked=blocked).filter(blocked__overlap=slot)
+        slot = blocked_range(Value(blocked_start), Value(blocked_end))
+        overlapping = overlapping.alias(blocked=blocked_range()).filter(blocked__overlap=slot)
     else:
         overlapping = overlapping.filter(
             blocked_start__gt=earliest_start,
