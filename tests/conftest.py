@@ -8,6 +8,7 @@ import time
 
 import pytest
 import redis
+import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -104,6 +105,15 @@ def _clear_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def mid_minute():
+    """The clock stopped half-way through the current minute: every request the test makes
+    falls in one rate-limit window (a count never resets under it) and a 429's Retry-After is
+    30. Ask for it first, before fixtures that make requests."""
+    with time_machine.travel(int(time.time()) // 60 * 60 + 30, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture
