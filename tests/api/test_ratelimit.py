@@ -10,7 +10,8 @@ import time_machine
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from bookings.access import CACHE_RETRY_SECONDS
+from bookings import access
+from bookings.access import REDIS_TIMEOUT
 from bookings.ids import new_id
 from tests.assertions import assert_error
 from tests.conftest import make_client
@@ -171,7 +172,10 @@ def hung_port():
         yield sock.getsockname()[1]
 
 
-def test_a_hung_cache_costs_one_timeout_a_second_not_one_per_request(api, hung_port):
+def test_a_hung_cache_costs_one_timeout_a_second_not_one_per_request(api, hung_port, monkeypatch):
+    # The pause between tries made long, so that a slow machine's five requests all fall
+    # inside it (this location's outage is new: it takes the value when first asked).
+    monkeypatch.setattr(access, "CACHE_RETRY_SECONDS", 10.0)
     hung = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -188,8 +192,8 @@ def test_a_hung_cache_costs_one_timeout_a_second_not_one_per_request(api, hung_p
 
     # The first request waits out the socket timeout (0.5 s, once: a timeout is not retried);
     # the next ones, within CACHE_RETRY_SECONDS of it, do not try the cache at all.
-    assert 0.4 < timings[0] < 1.5, timings
-    assert sum(timings[1:]) < CACHE_RETRY_SECONDS, timings
+    assert REDIS_TIMEOUT - 0.1 < timings[0] < 3 * REDIS_TIMEOUT, timings
+    assert max(timings[1:]) < REDIS_TIMEOUT - 0.1, timings
 
 
 @pytest.mark.redis

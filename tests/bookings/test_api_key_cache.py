@@ -109,7 +109,7 @@ def _calls(client: redis.Redis) -> dict[str, int]:
 
 
 @pytest.mark.redis
-def test_on_redis_each_request_is_one_round_trip(team, private_redis):
+def test_on_redis_each_request_is_one_round_trip(mid_minute, team, private_redis):
     url, server = private_redis
     caches = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.urls import reverse
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
@@ -47,6 +48,15 @@ def submit(driver: WebDriver, button: WebElement) -> None:
     button.click()
     with contextlib.suppress(NoAlertPresentException):
         driver.switch_to.alert.accept()
+    WebDriverWait(driver, WAIT).until(EC.staleness_of(page))
+    wait_for(driver, "body")
+
+
+def type_and_enter(driver: WebDriver, field: WebElement, text: str) -> None:
+    """Type into a form's field, press Enter, and wait until the next page has replaced this
+    one (the next page may hold the same elements: waiting for one of them proves nothing)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    field.send_keys(text, Keys.ENTER)
     WebDriverWait(driver, WAIT).until(EC.staleness_of(page))
     wait_for(driver, "body")
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from bookings.models import Booking, BookingHistory
@@ -25,6 +24,7 @@ from .pages import (
     screenshot,
     status_badge,
     submit,
+    type_and_enter,
     wait_for,
 )
 
@@ -44,7 +44,7 @@ def test_find_a_booking_by_attendee_email(browser, live_server, support_user, de
     screenshot(browser, tmp_path, "changelist")
 
     search = browser.find_element(By.ID, "searchbar")
-    search.send_keys("ANN@Example.com", Keys.ENTER)  # exact address, any case
+    type_and_enter(browser, search, "ANN@Example.com")  # exact address, any case
     wait_for(browser, "#result_list")
 
     rows = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")]

