@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -133,7 +134,11 @@ class EmailAddressField(serializers.EmailField):
 
     def __init__(self, **kwargs):
         super().__init__(max_length=254, **kwargs)
-        self.validators.append(validate_email_address)
+        # In place of DRF's EmailValidator, which validate_email_address runs first: both
+        # refused a bad address, and it was explained twice.
+        self.validators = [
+            validator for validator in self.validators if not isinstance(validator, EmailValidator)
+        ] + [validate_email_address]
 
 
 class TimezoneField(TextField):

@@ -1,8 +1,12 @@
 import re
+import time
 import uuid
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils.log import log_response
+from rest_framework.exceptions import APIException
+from rest_framework.settings import api_settings
 
 from .errors import django_error_response, error_response, is_api_path
 from .request_id import current_request_id
@@ -40,6 +44,55 @@ class RequestIdMiddleware:
             return response
         finally:
             current_request_id.reset(token)
+
+
+class RateLimitEveryAnswerMiddleware:
+    """Under /v1, an answer given before any view read the request's key still counts against
+    the key and carries its ``X-RateLimit-*`` headers, as the contract says of every response:
+    an unknown path (404), a body refused unread (413, 411, a malformed Content-Length), an
+    ``Accept`` nothing can serve (406). Over the limit such a request is 429 with
+    ``Retry-After``, as any other. A request without a key, or with one that is not valid, is
+    answered as it was; so is a 5xx (the database or the cache may be what failed).
+
+    A response that has the headers was counted by its view; one that has none was not (every
+    view counts its key before anything else it refuses, 406 aside: DRF negotiates first).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            "X-RateLimit-Limit" in response
+            or response.status_code >= 500
+            or response.status_code == 401
+            or not is_api_path(request.path_info)
+        ):
+            return response
+        state = _key_admitted(request)
+        if state is None:
+            return response
+        if state.exceeded:
+            response = error_response(
+                429, "rate_limited", f"Rate limit of {state.limit} requests a minute exceeded."
+            )
+            response["Retry-After"] = str(state.retry_after(time.time()))
+        for header, value in state.headers().items():
+            response[header] = value
+        return response
+
+
+def _key_admitted(request):
+    """The request's key authenticated as a view would (counted once, in the same trip to the
+    cache), and its rate-limit state; None without a valid key."""
+    try:
+        for authentication in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+            if authentication().authenticate(request) is not None:
+                return getattr(request, "rate_limit", None)
+    except (APIException, DatabaseError):  # a key refused, or not readable now
+        return None
+    return None
 
 
 class ApiJsonErrorsMiddleware:

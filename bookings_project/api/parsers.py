@@ -1,7 +1,10 @@
+import codecs
 import json
 import math
 
+from django.utils.http import parse_header_parameters
 from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 
 MAX_DEPTH = 32
@@ -76,3 +79,37 @@ def _check(value) -> None:
             if depth > MAX_DEPTH:
                 raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.")
             stack.extend((child, depth + 1) for child in item)
+
+
+# --- Which parser reads a body ------------------------------------------------------------------
+
+
+def is_utf8(charset: str | None) -> bool:
+    """No charset (JSON's own default), or a name of UTF-8 (``utf-8``, ``UTF8``, …)."""
+    if charset is None:
+        return True
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        return False
+
+
+class StrictContentNegotiation(DefaultContentNegotiation):
+    """JSON in UTF-8, named exactly, is the only body read; anything else is 415.
+
+    DRF's default matches a request's ``Content-Type`` as if it were an ``Accept`` range, so a
+    body declared ``*/*`` or ``application/*`` was parsed as JSON; and Django decodes with the
+    declared ``charset``, so ``application/json; charset=latin-1`` stored UTF-8 names as
+    mojibake. The contract is ``application/json; charset=utf-8``: a body's media type is its
+    type, never a range, and a charset other than UTF-8 (or one Python does not know) is
+    refused like any other type. Names are case-insensitive; other parameters are ignored.
+    """
+
+    def select_parser(self, request, parsers):
+        content_type = request.content_type or ""
+        if len(content_type) > self.max_media_type_length:
+            return None  # DRF's own bound: refused rather than parsed
+        media_type, params = parse_header_parameters(content_type)  # the type lower-cased
+        if not is_utf8(params.get("charset")):
+            return None
+        return next((parser for parser in parsers if parser.media_type == media_type), None)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bookings_project.api.middleware.RequestIdMiddleware",
+    "bookings_project.api.middleware.RateLimitEveryAnswerMiddleware",
     "bookings_project.api.middleware.ApiJsonErrorsMiddleware",
     "bookings_project.api.middleware.BodySizeLimitMiddleware",
     "bookings_project.api.middleware.NulInUrlMiddleware",
@@ -229,6 +230,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["bookings.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["bookings.auth.HasScope"],
     "DEFAULT_PARSER_CLASSES": ["bookings_project.api.parsers.StrictJSONParser"],
+    # A body's Content-Type is its type, not a range; JSON in UTF-8 only (else 415).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "bookings_project.api.parsers.StrictContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["bookings_project.api.renderers.Utf8JSONRenderer"],
     "EXCEPTION_HANDLER": "bookings_project.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

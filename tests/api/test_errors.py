@@ -1,5 +1,6 @@
 """The error envelope of each kind, and X-Request-Id on every response."""
 
+import json
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from notifications.models import EmailOutbox
 from tests.assertions import assert_error
 from tests.factories import BookingFactory
 
+from ..bookings.create_helpers import create_body, in_days
 from .urls_errors import LEAK
 
 pytestmark = pytest.mark.django_db
@@ -166,6 +168,55 @@ def test_non_json_write_is_415_envelope(api, event_type, content_type, body):
     assert content_type.split(";")[0] in error["message"]
     assert response["X-Request-Id"]
     assert not Booking.objects.exists()
+
+
+# A valid create, declared as something other than JSON in UTF-8: each would have been parsed
+# (DRF matched a body's type as a range; Django decoded with the declared charset).
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "*/*",
+        "application/*",
+        "application/json; charset=latin-1",
+        "application/json; charset=utf-16",
+        "application/json; charset=utf-8-sig",
+        "application/json; charset=bogus",
+    ],
+)
+def test_json_declared_as_a_range_or_another_charset_is_415(api, event_type, content_type):
+    body = json.dumps(
+        create_body(event_type, in_days(2), attendee={"name": "José", "email": "j@example.com"})
+    )
+
+    response = api.generic("POST", "/v1/bookings", body.encode(), content_type=content_type)
+
+    error = assert_error(response, 415, "unsupported_media_type", details=set())
+    assert content_type in error["message"]
+    assert not Booking.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        'application/json; charset="utf8"',
+        "Application/JSON",
+        "application/json; version=1",
+    ],
+)
+def test_json_in_utf8_is_read_however_its_type_is_spelt(api, event_type, content_type):
+    body = create_body(event_type, in_days(2), attendee={"name": "José", "email": "j@example.com"})
+
+    response = api.generic(
+        "POST",
+        "/v1/bookings",
+        json.dumps(body, ensure_ascii=False).encode(),
+        content_type=content_type,
+    )
+
+    assert response.status_code == 201, response.content
+    assert Booking.objects.get().attendee_name == "José"
 
 
 # --- 500 ---------------------------------------------------------------------------------------

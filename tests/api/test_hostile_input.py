@@ -216,6 +216,18 @@ def test_patch_refuses_an_email_whose_domain_has_no_idna_form(api, booking, emai
     assert snapshot(booking.id) == before
 
 
+@pytest.mark.parametrize("email", ["a@b", "not an address", "ada@ex\u202eample.com"], ids=ascii)
+def test_a_bad_address_is_explained_once(api, event_type, booking, email):
+    body = create_body(event_type, in_days(2), attendee={**ADA, "email": email})
+    created = assert_error(post_booking(api, body), 400, "validation_error")
+    patched = assert_error(
+        patch(api, booking.id, {"attendee": {"email": email}}), 400, "validation_error"
+    )
+
+    for error in (created, patched):
+        assert error["details"]["attendee"] == {"email": ["Enter a valid email address."]}
+
+
 @pytest.mark.parametrize("email", ["ada@exämple.com", "ada@例え.テスト", "ada@[127.0.0.1]"])
 def test_an_international_domain_is_accepted(api, event_type, email):
     body = create_body(event_type, in_days(2), attendee={**ADA, "email": email})

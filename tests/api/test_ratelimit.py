@@ -120,6 +120,58 @@ def test_errors_count_and_carry_the_headers(api, team, frozen):
     assert no_scope.get("/v1/team/members").status_code == 429
 
 
+# Answered before any view reads the key: by the URL resolver, the body-size check, or DRF's
+# content negotiation (which comes before authentication).
+ANSWERED_BEFORE_THE_VIEW = {
+    "unknown path": (404, lambda c: c.get("/v1/no-such-thing")),
+    "unknown booking path": (404, lambda c: c.post("/v1/bookings/x/y/z")),
+    "no acceptable type": (406, lambda c: c.get("/v1/bookings", HTTP_ACCEPT="text/html")),
+    "body too large": (
+        413,
+        lambda c: c.generic(
+            "POST", "/v1/bookings", b"{}", content_type="application/json", CONTENT_LENGTH="300000"
+        ),
+    ),
+    "malformed length": (
+        400,
+        lambda c: c.generic(
+            "POST", "/v1/bookings", b"{}", content_type="application/json", CONTENT_LENGTH="-1"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ANSWERED_BEFORE_THE_VIEW)
+@override_settings(API_RATE_LIMIT=3)
+def test_an_answer_given_before_the_view_counts_and_carries_the_headers(api, frozen, case):
+    status, send = ANSWERED_BEFORE_THE_VIEW[case]
+
+    answers = [send(api) for _ in range(3)]
+
+    assert [r.status_code for r in answers] == [status] * 3
+    assert [_limit_headers(r) for r in answers] == [(3, 2, RESET), (3, 1, RESET), (3, 0, RESET)]
+    response = send(api)  # over the limit: refused like any other request
+    assert_error(response, 429, "rate_limited", details=set())
+    assert response["Retry-After"] == "45"
+    assert _limit_headers(response) == (3, 0, RESET)
+    assert response["X-Request-Id"]
+    assert api.get("/v1/bookings").status_code == 429  # counted in the key's one window
+
+
+@pytest.mark.parametrize("case", ANSWERED_BEFORE_THE_VIEW)
+def test_without_a_valid_key_an_answer_before_the_view_is_unchanged(api, frozen, case):
+    status, send = ANSWERED_BEFORE_THE_VIEW[case]
+    wrong = APIClient(HTTP_AUTHORIZATION="Bearer sk_live_" + "0" * 43)
+    malformed = APIClient(HTTP_AUTHORIZATION="Basic abc")
+
+    for client in (APIClient(), wrong, malformed):
+        response = send(client)
+        assert response.status_code == status
+        assert "X-RateLimit-Limit" not in response
+
+    assert _limit_headers(api.get("/v1/bookings"))[1] == 999  # the real key: untouched
+
+
 def test_default_limit_is_1000_a_minute(api):
     assert _limit_headers(api.get("/v1/bookings"))[:2] == (1000, 999)
 
