@@ -133,6 +133,27 @@ def test_malformed_authorization_is_not_rescued_by_a_good_x_api_key(key):
     assert_error(client.get("/v1/bookings"), 401, "unauthorized")
 
 
+def test_two_different_keys_are_401_and_count_against_neither(team, other_team):
+    _, ours = api_key_create(team=team)
+    _, theirs = api_key_create(team=other_team)
+
+    for first, second in ((ours, theirs), (ours, ours + "x"), (theirs, ours)):
+        client = APIClient(HTTP_AUTHORIZATION=f"Bearer {first}", HTTP_X_API_KEY=second)
+        error = assert_error(client.get("/v1/bookings"), 401, "unauthorized")
+        assert "different" in error["message"]
+
+    for secret in (ours, theirs):  # neither was counted
+        response = APIClient(HTTP_AUTHORIZATION=f"Bearer {secret}").get("/v1/bookings")
+        assert response["X-RateLimit-Remaining"] == "999"
+
+
+def test_the_same_key_in_both_headers_is_one_key(key):
+    _, secret = key
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {secret}", HTTP_X_API_KEY=f" {secret} ")
+
+    assert_ok(client.get("/v1/bookings"), "bookings")
+
+
 @pytest.mark.parametrize(("template", "scope"), ENDPOINTS)
 def test_revoked_key_is_401_everywhere(key, objects, template, scope, revoke):
     api_key, secret = key
