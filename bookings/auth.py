@@ -86,19 +86,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def _secret(request) -> str | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         other = request.META.get("HTTP_X_API_KEY", "").strip()
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise exceptions.AuthenticationFailed(
-                    "Use 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
-                )
-            if other and other != value.strip():
-                # Two different keys, perhaps of two teams: acting as either could be wrong.
-                raise exceptions.AuthenticationFailed(
-                    "Send one key: 'Authorization' and 'X-API-Key' carry different ones."
-                )
-            return value.strip()
-        return other or None
+        if not header:
+            return other or None
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value:
+            raise exceptions.AuthenticationFailed(
+                "Use 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+            )
+        if other and other != value:
+            # Two different keys, perhaps of two teams: acting as either could be wrong.
+            raise exceptions.AuthenticationFailed(
+                "Send one key: 'Authorization' and 'X-API-Key' carry different ones."
+            )
+        return value
 
 
 def api_key_touch(key: ApiKey) -> None:

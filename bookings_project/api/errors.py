@@ -57,6 +57,15 @@ class RateLimited(ApiError):
     default_code = "rate_limited"
     default_detail = "Too many requests."
 
+    @classmethod
+    def over(cls, state, now: float) -> "RateLimited":
+        """The refusal of a key over its limit (``state``, a ``RateLimitState``), wherever it is
+        answered: its message and when to retry."""
+        return cls(
+            f"Rate limit of {state.limit} requests a minute exceeded.",
+            headers={"Retry-After": str(state.retry_after(now))},
+        )
+
 
 # Seconds a client should wait after 503 because the database cannot be reached. A restart or
 # a failover takes seconds: retrying sooner only adds refused connections (and, when the host

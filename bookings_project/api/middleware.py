@@ -8,7 +8,7 @@ from django.utils.log import log_response
 from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 
-from .errors import django_error_response, error_response, is_api_path
+from .errors import RateLimited, django_error_response, error_response, is_api_path
 from .request_id import current_request_id
 
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -74,10 +74,12 @@ class RateLimitEveryAnswerMiddleware:
         if state is None:
             return response
         if state.exceeded:
+            refusal = RateLimited.over(state, time.time())
             response = error_response(
-                429, "rate_limited", f"Rate limit of {state.limit} requests a minute exceeded."
+                refusal.status_code, refusal.default_code, str(refusal.detail)
             )
-            response["Retry-After"] = str(state.retry_after(time.time()))
+            for header, value in refusal.headers.items():
+                response[header] = value
         for header, value in state.headers().items():
             response[header] = value
         return response

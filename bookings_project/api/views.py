@@ -32,10 +32,7 @@ class RateLimitedMixin:
     def check_rate_limit(self, request) -> None:
         state = getattr(request, "rate_limit", None)
         if state is not None and state.exceeded:
-            raise RateLimited(
-                f"Rate limit of {state.limit} requests a minute exceeded.",
-                headers={"Retry-After": str(state.retry_after(time.time()))},
-            )
+            raise RateLimited.over(state, time.time())
 
     def finalize_response(self, request, response, *args, **kwargs):
         if isinstance(response, Payload):

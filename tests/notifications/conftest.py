@@ -10,16 +10,7 @@ import redis
 
 from tests.smtp_sink import SmtpSink
 
-from .live import (
-    BIN,
-    free_port,
-    log,
-    process_environment,
-    start,
-    stop,
-    wait_listening,
-    wait_until,
-)
+from .live import BIN, free_port, process_environment, start, stop, wait_listening, wait_ready
 
 
 @pytest.fixture
@@ -113,7 +104,7 @@ def start_worker(process_env, process_logs):
         args += ["--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "info"]
         worker = start(args, env, process_logs / f"worker-{len(started)}.log")
         started.append(worker)
-        wait_until(lambda: " ready." in log(worker), timeout=60, what=f"the worker\n{log(worker)}")
+        wait_ready(worker)
         return worker
 
     yield start_worker

@@ -77,6 +77,12 @@ def log(process: subprocess.Popen) -> str:
     return process.log_path.read_text(errors="replace")
 
 
+def wait_ready(worker: subprocess.Popen) -> None:
+    """Wait until a Celery worker says it is ready (import, connect: up to a minute on a busy
+    machine); fail with its log."""
+    wait_until(lambda: " ready." in log(worker), timeout=60, what=f"the worker\n{log(worker)}")
+
+
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:

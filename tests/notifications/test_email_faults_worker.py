@@ -28,7 +28,7 @@ from notifications.models import EmailOutbox
 from notifications.services import email_queue, email_relay
 from tests.factories import BookingFactory
 
-from .live import BIN, log, start, stop, wait_until
+from .live import BIN, log, start, stop, wait_ready, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -184,10 +184,6 @@ def _start_prefork_worker(process_env, broker_url, process_logs, number):
     return start(args, env, process_logs / f"prefork-{number}.log")
 
 
-def _ready(worker):
-    wait_until(lambda: " ready." in log(worker), timeout=60, what=f"the worker\n{log(worker)}")
-
-
 # Where the sink holds the conversation while the worker is killed, and what must follow.
 HELD = {
     "RCPT": "before DATA",
@@ -210,7 +206,7 @@ def test_a_worker_killed_mid_send_the_email_still_goes_out_duplicates_counted(
     rounds = []
     try:
         for worker in workers:
-            _ready(worker)
+            wait_ready(worker)
         for number, stage in enumerate(plan):
             seen: dict = {"stage": stage}
 
@@ -250,7 +246,7 @@ def test_a_worker_killed_mid_send_the_email_still_goes_out_duplicates_counted(
         last_due = max(pending.values_list("next_attempt_at", flat=True), default=timezone.now())
         assert last_due - timezone.now() <= timedelta(seconds=LEASE_SECONDS)
         wait_until(lambda: timezone.now() >= last_due, timeout=LEASE_SECONDS + 5, what="the leases")
-        _ready(workers[-1])
+        wait_ready(workers[-1])
         relayed = email_relay()
         wait_until(
             lambda: not EmailOutbox.objects.filter(status=EmailOutbox.Status.PENDING).exists(),
