@@ -59,6 +59,17 @@ class InvalidTransition(BookingsError):
     default_message = "This action is not allowed in the booking's current status."
 
 
+class BookingChanged(BookingsError):
+    """An edit made against a version of the booking that is no longer the latest (the admin's
+    page was opened before someone else's change): refused rather than undoing that change."""
+
+    code = "booking_changed"
+    default_message = (
+        "Someone changed this booking after you opened it. Reload the page, check the change, "
+        "then edit again."
+    )
+
+
 class BookingNotStarted(BookingsError):
     code = "booking_not_started"
     default_message = "The booking has not started yet."

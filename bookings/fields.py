@@ -6,7 +6,6 @@ filters of a list accept and refuse exactly the same strings.
 """
 
 import json
-import re
 from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -16,6 +15,9 @@ from rest_framework import serializers
 
 from .models import Booking
 from .validators import (
+    CONTROL_CHARACTERS,
+    CONTROL_CHARACTERS_BUT_LINES,
+    control_characters_refused,
     is_iso_date,
     normalize_phone,
     parse_aware_datetime,
@@ -77,13 +79,6 @@ class DateOrTimeField(AwareDateTimeField):
         return super().to_internal_value(data)
 
 
-# Control characters (Unicode's Cc: C0, DEL and C1) are invisible where a name or a reason is
-# shown, and break what it is written into: an email's headers, a calendar file, a log line.
-# A multi-line text keeps tab and line breaks. NUL never gets this far (the JSON parser).
-CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
-CONTROL_CHARACTERS_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-
-
 class TextField(serializers.CharField):
     """A JSON string: a number or a boolean is refused, not turned into one (DRF's CharField
     takes ``123`` as ``"123"``), and so are control characters."""
@@ -92,17 +87,13 @@ class TextField(serializers.CharField):
         self.multiline = multiline
         #: The refused characters, as a regular expression's character class (also the schema's).
         self.refused_characters = CONTROL_CHARACTERS_BUT_LINES if multiline else CONTROL_CHARACTERS
-        self.refused = re.compile(f"[{self.refused_characters}]")
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        if self.refused.search(data):
-            raise serializers.ValidationError(
-                "Control characters are not allowed"
-                + (" (tab and line breaks are)." if self.multiline else ".")
-            )
+        if message := control_characters_refused(data, multiline=self.multiline):
+            raise serializers.ValidationError(message)
         return super().to_internal_value(data)
 
 

@@ -96,7 +96,12 @@ class TeamMember(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint("team", Lower("email"), name="member_unique_email_per_team"),
+            models.UniqueConstraint(
+                "team",
+                Lower("email"),
+                name="member_unique_email_per_team",
+                violation_error_message="A member of this team already has this email address.",
+            ),
             # The target of the (assigned_to, team) foreign key of Booking: same team only.
             models.UniqueConstraint(fields=["id", "team"], name="member_id_team_unique"),
         ]

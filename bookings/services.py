@@ -19,7 +19,7 @@ from notifications.services import (
 from .access import api_keys_recache_on_commit
 from .auth import ALL_SCOPES, hash_key
 from .compiled import CompiledQuery
-from .errors import BookingNotStarted, InvalidTransition, ValidationFailed
+from .errors import BookingChanged, BookingNotStarted, InvalidTransition, ValidationFailed
 from .ids import ulid
 from .models import ApiKey, Booking, BookingHistory, EventType, Team
 from .routing import hosts_to_try, insert_routed, insert_with_first_free_host, routing_transaction
@@ -468,12 +468,18 @@ _ATTENDEE_FIELDS = {
 
 
 @transaction.atomic
-def booking_attendee_update(*, booking: Booking, actor: Actor, **attendee: str) -> Booking:
+def booking_attendee_update(
+    *, booking: Booking, actor: Actor, seen_updated_at: datetime | None = None, **attendee: str
+) -> Booking:
     """Change the attendee's details (name, email, phone, timezone; "" clears phone or zone).
 
     Allowed while the booking is SCHEDULED, RESCHEDULED or PENDING_CONFIRMATION. Nothing
     changed: no history, no email. A new email address (ignoring case) gets a fresh
     confirmation, sent after the change commits; the old address's unsent emails are dropped.
+
+    ``seen_updated_at``: the booking's ``updated_at`` when the editor read it (the admin's
+    page). If the row has changed since, ``BookingChanged``: compared under the row's lock, so
+    of two edits made from one version, the second is refused, never applied over the first.
     """
     unknown = sorted(set(attendee) - set(_ATTENDEE_FIELDS))
     if unknown:
@@ -481,6 +487,8 @@ def booking_attendee_update(*, booking: Booking, actor: Actor, **attendee: str) 
     booking = _locked_row(booking)
     if booking.status not in ATTENDEE_EDITABLE:
         _refuse("update", booking, ATTENDEE_EDITABLE)
+    if seen_updated_at is not None and booking.updated_at != seen_updated_at:
+        raise BookingChanged()
     changes = {
         # As the API shows them: a blank phone or time zone is null.
         f"attendee.{name}": [getattr(booking, column) or None, attendee[name] or None]

@@ -129,3 +129,37 @@ def normalize_phone(value: str) -> str:
     if not _PHONE_ALLOWED.match(value) or not 7 <= len(digits) <= 15:
         raise ValidationError(_PHONE_RULE, code="invalid")
     return "+" + digits
+
+
+# Control characters (Unicode's Cc: C0, DEL and C1) are invisible where a name or a reason is
+# shown, and break what it is written into: an email's headers, a calendar file, a log line.
+# A multi-line text keeps tab and line breaks. NUL never reaches the API's fields (the JSON
+# parser refuses it); the admin's forms refuse it here.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+CONTROL_CHARACTERS_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_CONTROL = {
+    False: re.compile(f"[{CONTROL_CHARACTERS}]"),
+    True: re.compile(f"[{CONTROL_CHARACTERS_BUT_LINES}]"),
+}
+
+
+def control_characters_refused(value: str, *, multiline: bool = False) -> str | None:
+    """Why ``value`` is refused for its control characters, or None: the API's fields and the
+    admin's forms say it in the same words."""
+    if _CONTROL[multiline].search(value) is None:
+        return None
+    return "Control characters are not allowed" + (
+        " (tab and line breaks are)." if multiline else "."
+    )
+
+
+def validate_single_line_text(value: str) -> None:
+    """A name: no control character at all."""
+    if message := control_characters_refused(value):
+        raise ValidationError(message, code="control_characters")
+
+
+def validate_multiline_text(value: str) -> None:
+    """A reason: tab and line breaks allowed, no other control character."""
+    if message := control_characters_refused(value, multiline=True):
+        raise ValidationError(message, code="control_characters")

@@ -53,6 +53,7 @@ ERROR_STATUSES: dict[type[errors.BookingsError], int] = {
     errors.NotFound: 404,
     errors.InvalidTransition: 409,
     errors.BookingNotStarted: 409,
+    errors.BookingChanged: 409,  # the admin's; the API's PATCH names no version
     errors.SlotUnavailable: 409,
     errors.IdempotencyRequestInProgress: 409,
     errors.IdempotencyKeyReused: 422,

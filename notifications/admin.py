@@ -3,11 +3,18 @@
 from django.contrib import admin, messages
 from django.utils.text import Truncator
 
-from bookings.admin import EstimatedCountPaginator, SelectionCheckedAdmin, admin_change_link
+from bookings.admin import (
+    EstimatedCountPaginator,
+    SelectionCheckedAdmin,
+    admin_change_link,
+    choice_filter_parameters,
+)
 from bookings.models import Booking
 
 from .models import EmailOutbox
 from .services import email_resend
+
+_FILTER_PARAMETERS = choice_filter_parameters("status", "kind")
 
 
 @admin.register(EmailOutbox)
@@ -33,6 +40,7 @@ class EmailOutboxAdmin(SelectionCheckedAdmin):
     # The booking column is a link built from booking_id: no join (list_select_related
     # stays off on purpose, and nothing in list_display is a relation).
     ordering = ["-id"]  # the primary key's index; ids grow with created_at
+    sortable_by = ["id"]  # any other column would sort the whole table
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     fields = [
@@ -51,6 +59,10 @@ class EmailOutboxAdmin(SelectionCheckedAdmin):
     ]
     readonly_fields = fields
     actions = ["resend"]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Only the filters' own parameters: no ?to_email__regex=… scanning every email.
+        return lookup in _FILTER_PARAMETERS
 
     @admin.display(description="booking", ordering="booking_id")
     def booking_link(self, obj):

@@ -272,7 +272,12 @@ class BookingAdmin(BookingBulkActionsMixin, SelectionCheckedAdmin):
         # The form's initial values are the row as read for this POST: the stored address.
         before = form.initial["attendee_email"]
         try:
-            booking_attendee_update(booking=obj, actor=staff_actor(request), **changes)
+            booking_attendee_update(
+                booking=obj,
+                actor=staff_actor(request),
+                seen_updated_at=form.seen_updated_at(),
+                **changes,
+            )
         except BookingsError as exc:
             raise _ServiceRefused(error_text(exc)) from exc
         new_email = changes.get("email")

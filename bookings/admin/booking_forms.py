@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ..errors import BookingsError, ValidationFailed
+from ..errors import BookingChanged, BookingsError, ValidationFailed
 from ..models import Booking
 from ..transitions import ATTENDEE_EDITABLE
 from ..validators import (
@@ -18,6 +18,8 @@ from ..validators import (
     parse_aware_datetime,
     utc_iso,
     validate_email_address,
+    validate_multiline_text,
+    validate_single_line_text,
     validate_timezone,
 )
 
@@ -29,8 +31,10 @@ class BookingAttendeeForm(forms.ModelForm):
     """The attendee's details; saved by ``booking_attendee_update``, never by ``save()``."""
 
     # The booking's updated_at when the page was drawn: a save over someone else's newer
-    # change is refused instead of silently undoing it.
-    seen_version = forms.CharField(widget=forms.HiddenInput, required=False)
+    # change is refused instead of silently undoing it. Checked here for a clear form error,
+    # and again by the service under the row's lock (two saves from one page version at once:
+    # the second is refused). Required: a POST without it would skip both.
+    seen_version = forms.CharField(widget=forms.HiddenInput, required=True)
     # Typed with separators ("+1 (555) 010-0200"), stored as "+" and the digits.
     attendee_phone = forms.CharField(label="Attendee phone", required=False, max_length=40)
 
@@ -42,6 +46,12 @@ class BookingAttendeeForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and "seen_version" in self.fields:
             self.fields["seen_version"].initial = utc_iso(self.instance.updated_at)
+
+    def clean_attendee_name(self) -> str:
+        # As the API's PATCH: a line break in a name would break the email it is written into.
+        value = self.cleaned_data.get("attendee_name", "")
+        validate_single_line_text(value)
+        return value
 
     def clean_attendee_phone(self) -> str:
         value = self.cleaned_data.get("attendee_phone", "").strip()
@@ -69,14 +79,20 @@ class BookingAttendeeForm(forms.ModelForm):
                 f"The attendee of a {booking.status} booking cannot be changed.",
                 code="invalid_transition",
             )
-        seen = cleaned.get("seen_version")
-        if seen and seen != utc_iso(booking.updated_at):
-            raise ValidationError(
-                "Someone changed this booking after you opened it. Reload the page, "
-                "check the change, then edit again.",
-                code="stale",
-            )
+        seen = self.seen_updated_at()
+        if seen is not None and seen != booking.updated_at:
+            raise ValidationError(BookingChanged.default_message, code="stale")
         return cleaned
+
+    def seen_updated_at(self) -> datetime | None:
+        """The version the page was drawn from, or None if the field is absent or garbled
+        (then the form is invalid: it is required)."""
+        try:
+            return parse_aware_datetime(self.cleaned_data.get("seen_version") or "")
+        except ValidationError:
+            if "seen_version" in self.fields:
+                self.add_error("seen_version", "Reload the page, then edit again.")
+            return None
 
     def attendee_changes(self) -> dict[str, str]:
         """The fields changed, as ``booking_attendee_update`` takes them (name=, email=, …)."""
@@ -93,6 +109,7 @@ def _reason_field() -> forms.CharField:
         label="Reason",
         required=False,
         max_length=REASON_MAX,
+        validators=[validate_multiline_text],  # as the API's: tab and line breaks, no other
         widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
     )
 

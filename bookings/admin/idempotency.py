@@ -48,6 +48,7 @@ class IdempotencyKeyAdmin(SelectionCheckedAdmin):
     search_fields = ["key__exact", "booking__id__exact"]
     search_help_text = "An exact Idempotency-Key or booking id."
     ordering = ["-id"]  # the primary key's index; ids grow with created_at
+    sortable_by = []  # any column would sort the whole table
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     fields = [
@@ -62,6 +63,10 @@ class IdempotencyKeyAdmin(SelectionCheckedAdmin):
         "expires_at",
     ]
     readonly_fields = fields
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Only the filter's own parameter: no ?key__regex=… scanning every key.
+        return lookup == ExpiryFilter.parameter_name
 
     @admin.display(description="booking", ordering="booking_id")
     def booking_link(self, obj):

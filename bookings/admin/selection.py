@@ -14,11 +14,17 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 
+from .listing import SortableOnlyChangeList
+
 NOT_IDS = "The selection names no valid rows. No items have been changed."
 
 
 class SelectionCheckedAdmin(admin.ModelAdmin):
-    """Every admin of the project derives from this (tests/test_admin_selection.py walks them)."""
+    """Every admin of the project derives from this (tests/test_admin_selection.py walks them).
+    Its lists also sort only by the columns in ``sortable_by`` (``listing``)."""
+
+    def get_changelist(self, request, **kwargs):
+        return SortableOnlyChangeList
 
     def response_action(self, request, queryset):
         pk = self.opts.pk

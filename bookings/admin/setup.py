@@ -121,8 +121,23 @@ class ApiKeyAdmin(SelectionCheckedAdmin):
         )
 
 
+class TeamKeptForm(forms.ModelForm):
+    """The change form of something that never leaves its team (a member, an event type).
+    There the team is read-only, so not a field of the form, and Django leaves it out of the
+    model's validation, and with it every constraint that names it: an email or a slug
+    already taken in the team passed the form and was a 500 (an IntegrityError) at save. The
+    team is the instance's own, so it is validated: the clash is a form error, as when adding."""
+
+    def _get_validation_exclusions(self):
+        exclude = super()._get_validation_exclusions()
+        if self.instance.team_id is not None:
+            exclude.discard("team")
+        return exclude
+
+
 @admin.register(TeamMember)
 class TeamMemberAdmin(SelectionCheckedAdmin):
+    form = TeamKeptForm
     list_display = ["name", "email", "team", "timezone", "is_active", "id"]
     list_filter = ["is_active"]
     list_select_related = ["team"]
@@ -164,6 +179,7 @@ class EventTypeHostInline(admin.TabularInline):
 
 @admin.register(EventType)
 class EventTypeAdmin(SelectionCheckedAdmin):
+    form = TeamKeptForm
     list_display = ["name", "slug", "team", "duration", "scheduling_type", "is_active", "id"]
     list_filter = ["scheduling_type", "is_active", "requires_confirmation"]
     list_select_related = ["team"]

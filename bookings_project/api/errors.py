@@ -4,11 +4,18 @@ Every error the service returns — DRF's, Django's 404/500, our own — has the
 ``{"success": false, "error": {"code", "message", "details"}}``.
 """
 
+import functools
 import logging
 import sys
 from collections.abc import Mapping
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
@@ -73,6 +80,23 @@ class RateLimited(ApiError):
 DATABASE_UNAVAILABLE_RETRY_AFTER = 5
 # Seconds after 503 because the database is busy (a lock held too long): it clears quickly.
 DATABASE_BUSY_RETRY_AFTER = 1
+
+
+class PayloadTooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request body is too large."
+
+
+def suspicious_request_error(exc: SuspiciousOperation) -> ApiError:
+    """What Django refuses as suspicious while a view reads the request (more query
+    parameters than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``, say) is the client's: 400, or 413 for
+    a body too large. Django's own text names its settings; ours says what to change."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return ApiError("Too many query parameters or form fields.")
+    return ApiError()
 
 
 def is_unsendable_value(exc: BaseException | None) -> bool:
@@ -183,6 +207,8 @@ def exception_handler(exc, context):
         )
     elif isinstance(exc, OperationalError | InterfaceError):
         exc = database_error(exc)
+    elif isinstance(exc, SuspiciousOperation):
+        exc = suspicious_request_error(exc)
 
     if not isinstance(exc, exceptions.APIException):
         # Unexpected: logged with its trace, answered without it.
@@ -235,6 +261,24 @@ def django_error_response(status_code: int):
     return error_response(status_code, code, message)
 
 
+def get_only(view):
+    """GET and HEAD only, for the views outside DRF (the probes, the docs). Anything else is a
+    405 in the error envelope (Django's own ``require_GET`` answers an empty HTML 405, DRF's
+    docs views an HTML page)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = error_response(
+                405, "method_not_allowed", f'Method "{request.method}" not allowed.'
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def is_api_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
@@ -279,6 +323,9 @@ def handler500(request):
 
 
 def handler400(request, exception=None):
+    if isinstance(exception, SuspiciousOperation):
+        refusal = suspicious_request_error(exception)
+        return error_response(refusal.status_code, refusal.default_code, str(refusal.detail))
     return django_error_response(400)
 
 

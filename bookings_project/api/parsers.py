@@ -38,6 +38,10 @@ class StrictJSONParser(JSONParser):
         except RecursionError:
             raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.") from None
         except (ValueError, UnicodeDecodeError) as exc:
+            if "integer string conversion" in str(exc):
+                # Python's own text would tell the client to call sys.set_int_max_str_digits().
+                message = "JSON parse error - number out of range (over 4300 digits)."
+                raise ParseError(message) from None
             raise ParseError(f"JSON parse error - {exc}") from None
         _check(data)
         return data

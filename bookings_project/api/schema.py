@@ -30,3 +30,77 @@ class SchemaView(SpectacularJSONAPIView):
             request.accepted_renderer = Utf8JSONRenderer()
             request.accepted_media_type = Utf8JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}
+_STATUS = {
+    "type": "object",
+    "properties": {"success": {"type": "boolean", "enum": [True]}, "status": {"type": "string"}},
+    "required": ["success", "status"],
+}
+_READY = {
+    **_STATUS,
+    "properties": {
+        **_STATUS["properties"],
+        "checks": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["success", "status", "checks"],
+}
+
+# The endpoints of the contract that are not DRF views (and the schema's own view, which
+# drf-spectacular leaves out): described here so that the document covers all of them.
+_PLUMBING = {
+    "/v1/schema": (
+        "schema_retrieve",
+        "schema",
+        "This OpenAPI 3 document.",
+        {
+            "200": {
+                "description": "The document.",
+                "content": {"application/vnd.oai.openapi+json": {"schema": {"type": "object"}}},
+            },
+            "400": _json(_ERROR, "A query parameter other than format=json."),
+        },
+    ),
+    "/docs": (
+        "docs_retrieve",
+        "schema",
+        "The document rendered for people (Swagger UI, served locally: works offline).",
+        {"200": {"description": "An HTML page.", "content": {"text/html": {"schema": {}}}}},
+    ),
+    "/healthz": (
+        "healthz_retrieve",
+        "health",
+        "Liveness: answers without any I/O.",
+        {"200": _json(_STATUS, "Alive.")},
+    ),
+    "/readyz": (
+        "readyz_retrieve",
+        "health",
+        "Readiness: the database, the cache and the broker each answer.",
+        {
+            "200": _json(_READY, "Ready."),
+            "503": _json(_ERROR, 'Not ready: `details.down` names what is down ("not_ready").'),
+        },
+    ),
+}
+
+
+def schema_add_plumbing(result, generator, request, public):
+    """drf-spectacular postprocessing hook: add the schema, docs and probe endpoints (public,
+    GET and HEAD only; any other method is 405 in the envelope)."""
+    for path, (operation_id, tag, description, responses) in _PLUMBING.items():
+        result["paths"][path] = {
+            "get": {
+                "operationId": operation_id,
+                "description": description,
+                "tags": [tag],
+                "security": [],
+                "responses": {**responses, "405": _json(_ERROR, "Any method but GET or HEAD.")},
+            }
+        }
+    return result

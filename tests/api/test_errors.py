@@ -4,11 +4,13 @@ import json
 import re
 
 import pytest
+from django.core.exceptions import RequestDataTooBig
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from bookings.ids import new_id
 from bookings.models import Booking
+from bookings_project.api.errors import suspicious_request_error
 from notifications.models import EmailOutbox
 from tests.assertions import assert_error
 from tests.factories import BookingFactory
@@ -403,3 +405,11 @@ def test_a_malformed_content_length_is_400_bad_request(api, length):
 
     assert_error(response, 400, "bad_request")
     assert not Booking.objects.exists()
+
+
+def test_a_body_django_finds_too_big_while_a_view_reads_it_is_413():
+    # The body-size middleware refuses first; this is the handler's answer should Django's own
+    # limit (DATA_UPLOAD_MAX_MEMORY_SIZE) be met inside a view.
+    refusal = suspicious_request_error(RequestDataTooBig())
+
+    assert (refusal.status_code, refusal.default_code) == (413, "payload_too_large")

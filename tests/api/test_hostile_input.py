@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from rest_framework.test import APIClient
 
 from bookings.models import Booking, IdempotencyKey
 from tests.assertions import assert_error, assert_ok
@@ -181,6 +182,57 @@ def test_an_unknown_method_with_a_query_is_405_not_400(api, team, method, path):
 
     assert_error(response, 405, "method_not_allowed")
     assert Booking.objects.count() == before
+
+
+# --- More query parameters than Django reads (DATA_UPLOAD_MAX_NUMBER_FIELDS, 1,000) ---------
+
+TOO_MANY = "&".join(["a"] * 1001)
+
+
+def _too_many_cases(booking_id: str) -> list[tuple[str, str, dict | None]]:
+    one = f"/v1/bookings/{booking_id}"
+    when = "2030-01-07T10:00:00Z"
+    return [
+        ("get", "/v1/bookings", None),
+        ("get", one, None),
+        ("get", f"{one}/history", None),
+        ("get", "/v1/event-types", None),
+        ("get", "/v1/team/members", None),
+        ("get", "/v1/schema", None),
+        ("post", "/v1/bookings", {}),
+        ("patch", one, {"attendee": {"name": "Mallory"}}),
+        ("post", f"{one}/confirm", {}),
+        ("post", f"{one}/cancel", {}),
+        ("post", f"{one}/complete", {}),
+        ("post", f"{one}/reschedule", {"requested_time": when}),
+        ("delete", "/v1/bookings", None),
+    ]
+
+
+@pytest.mark.parametrize("with_key", [True, False], ids=["key", "no-key"])
+def test_too_many_query_parameters_is_400_and_changes_nothing(api, booking, with_key):
+    client = api if with_key else APIClient()
+    before = snapshot(booking.pk)
+    count = Booking.objects.count()
+
+    for method, path, body in _too_many_cases(booking.pk):
+        kwargs = {"format": "json", "data": body} if body is not None else {}
+        response = getattr(client, method)(f"{path}?{TOO_MANY}", **kwargs)
+
+        assert_error(response, 400, "bad_request")
+        assert response.json()["error"]["message"] == "Too many query parameters or form fields."
+        # Counted against the key like any answer to it (the rate-limit middleware).
+        assert ("X-RateLimit-Remaining" in response) is with_key, (method, path)
+
+    assert snapshot(booking.pk) == before
+    assert Booking.objects.count() == count
+
+
+def test_a_thousand_query_parameters_are_read_not_refused_as_too_many(api, booking):
+    response = api.get("/v1/team/members?" + "&".join(["a"] * 1000))
+
+    # Read, and then refused for what they say (an unknown filter), not for how many.
+    assert_error(response, 400, "validation_error")
 
 
 # --- An address the mail server could never be sent to -----------------------------------

@@ -212,6 +212,12 @@ def test_saving_without_changes_writes_nothing(support, event_type, host):
         ("attendee_timezone", "Mars/Olympus"),
         ("attendee_name", ""),
         ("attendee_name", "x" * 201),
+        # Control characters, refused as the API refuses them (a line break would reach the
+        # email's text; C1 and BEL are invisible).
+        ("attendee_name", "Eve\r\nEND:VEVENT"),
+        ("attendee_name", "Eve\x07"),
+        ("attendee_name", "Ev\x85e"),
+        ("attendee_name", "Eve\tAda"),
     ],
 )
 def test_bad_attendee_input_is_shown_and_changes_nothing(support, event_type, host, field, value):
@@ -337,8 +343,10 @@ def test_each_button_does_what_the_table_says(support, event_type, host, action,
         {"cancelled_by": "api", "reason": "x"},
         {"cancelled_by": "", "reason": "x"},
         {"cancelled_by": "host", "reason": "x" * 10_001},
+        {"cancelled_by": "host", "reason": "a\x07b"},
+        {"cancelled_by": "host", "reason": "a\x1bb"},
     ],
-    ids=["api-is-not-staff", "missing", "reason-too-long"],
+    ids=["api-is-not-staff", "missing", "reason-too-long", "bel", "escape"],
 )
 def test_a_bad_cancel_form_changes_nothing(support, event_type, host, data):
     client, _ = support
@@ -392,6 +400,36 @@ def test_reschedule_takes_an_offset_time_too(support, event_type, host):
     )
 
     assert Booking.objects.get(rescheduled_from=booking).start_time == target
+
+
+@pytest.mark.parametrize("reason", ["x\x07y", "x\x9fy"], ids=ascii)
+def test_a_reschedule_reason_with_control_characters_changes_nothing(
+    support, event_type, host, reason
+):
+    client, _ = support
+    booking = booking_in(Status.SCHEDULED, event_type=event_type, host=host)
+    start = (booking.start_time + timedelta(days=3)).replace(second=0, microsecond=0)
+    snapshot = Snapshot(booking)
+
+    response = client.post(
+        act_url(booking, "reschedule"),
+        {"start_time": start.strftime("%Y-%m-%d %H:%M"), "reason": reason},
+        follow=True,
+    )
+
+    [text] = messages_of(response)
+    assert "Control characters are not allowed (tab and line breaks are)." in text
+    snapshot.assert_unchanged()
+    assert not Booking.objects.filter(rescheduled_from=booking).exists()
+
+
+def test_a_reason_may_hold_line_breaks_and_tabs_in_the_admin_too(support, event_type, host):
+    client, _ = support
+    booking = booking_in(Status.SCHEDULED, event_type=event_type, host=host)
+
+    client.post(act_url(booking, "cancel"), {"cancelled_by": "host", "reason": "a\r\n\tb"})
+
+    assert Booking.objects.get(pk=booking.pk).cancellation_reason == "a\r\n\tb"
 
 
 @pytest.mark.parametrize(

@@ -140,3 +140,66 @@ def test_hosts_are_picked_with_an_autocomplete(admin_client, team, hosts):
 
     assert response.status_code == 200
     assert [result["id"] for result in response.json()["results"]] == [hosts[1].id]
+
+
+def _change_form(event_type, **changes) -> dict:
+    data = {
+        "name": event_type.name,
+        "slug": event_type.slug,
+        "description": event_type.description,
+        "duration": event_type.duration,
+        "buffer_before": event_type.buffer_before,
+        "buffer_after": event_type.buffer_after,
+        "minimum_booking_notice": event_type.minimum_booking_notice,
+        "scheduling_type": event_type.scheduling_type,
+        "is_active": "on",
+        "host_links-TOTAL_FORMS": 0,
+        "host_links-INITIAL_FORMS": 0,
+        "host_links-MIN_NUM_FORMS": 0,
+        "host_links-MAX_NUM_FORMS": 1000,
+        **changes,
+    }
+    return data
+
+
+def test_a_slug_taken_in_the_team_is_a_form_error_on_the_change_form(admin_client, team):
+    taken = EventTypeFactory(team=team, slug="intro-call")
+    edited = EventTypeFactory(team=team, slug="office-hours")
+
+    response = admin_client.post(
+        f"/admin/bookings/eventtype/{edited.pk}/change/", _change_form(edited, slug=taken.slug)
+    )
+
+    assert response.status_code == 200  # the form again, not a 500
+    assert "already exists" in response.content.decode()
+    edited.refresh_from_db()
+    assert edited.slug == "office-hours"
+
+
+def test_a_slug_taken_in_another_team_is_free(admin_client, team, other_team):
+    EventTypeFactory(team=other_team, slug="intro-call")
+    edited = EventTypeFactory(team=team, slug="office-hours")
+
+    response = admin_client.post(
+        f"/admin/bookings/eventtype/{edited.pk}/change/", _change_form(edited, slug="intro-call")
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    edited.refresh_from_db()
+    assert edited.slug == "intro-call"
+
+
+@pytest.mark.parametrize("email", ["ada@acme.example", "ADA@acme.example"])
+def test_an_email_taken_in_the_team_is_a_form_error_on_the_change_form(admin_client, team, email):
+    TeamMemberFactory(team=team, email="ada@acme.example")
+    edited = TeamMemberFactory(team=team, email="grace@acme.example")
+
+    response = admin_client.post(
+        f"/admin/bookings/teammember/{edited.pk}/change/",
+        {"name": edited.name, "email": email, "timezone": edited.timezone, "is_active": "on"},
+    )
+
+    assert response.status_code == 200  # the form again, not a 500
+    assert "A member of this team already has this email address." in response.content.decode()
+    edited.refresh_from_db()
+    assert edited.email == "grace@acme.example"

@@ -111,6 +111,18 @@ def test_times_at_the_edge_of_the_calendar_are_400(api, event_type, requested_ti
     assert "requested_time" in response.json()["error"]["details"]
 
 
+def test_an_integer_of_5000_digits_is_400_without_python_advice(api):
+    raw = b'{"custom_fields": {"x": ' + b"1" * 5000 + b"}}"
+
+    response = api.post("/v1/bookings", raw, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["message"] == (
+        "JSON parse error - number out of range (over 4300 digits)."
+    )
+    assert not Booking.objects.exists()
+
+
 def test_a_body_that_cannot_be_encoded_is_400_even_with_a_key(api, event_type):
     raw = b'{"event_type_id": "' + event_type.id.encode() + b'", "metadata": {"x": "\\ud800"}}'
     response = api.post(

@@ -186,3 +186,61 @@ def test_a_returned_booking_links_to_every_operation_on_it(schema_file):
     }
     assert set(cancelled["200"]["links"]) == on_one_booking
     assert "links" not in cancelled["404"]
+
+
+# The contract's table of endpoints, as (path, method) → who may call it.
+CONTRACT_ENDPOINTS = {
+    ("/v1/bookings", "post"),
+    ("/v1/bookings/{booking_id}", "get"),
+    ("/v1/bookings", "get"),
+    ("/v1/bookings/{booking_id}", "patch"),
+    ("/v1/bookings/{booking_id}/confirm", "post"),
+    ("/v1/bookings/{booking_id}/complete", "post"),
+    ("/v1/bookings/{booking_id}/no-show", "post"),
+    ("/v1/bookings/{booking_id}/cancel", "post"),
+    ("/v1/bookings/{booking_id}/reschedule", "post"),
+    ("/v1/bookings/{booking_id}/history", "get"),
+    ("/v1/event-types", "get"),
+    ("/v1/event-types/{event_type_id}", "get"),
+    ("/v1/team/members", "get"),
+    ("/v1/team/members/{member_id}", "get"),
+    ("/v1/schema", "get"),
+    ("/docs", "get"),
+    ("/healthz", "get"),
+    ("/readyz", "get"),
+}
+PUBLIC = {"/v1/schema", "/docs", "/healthz", "/readyz"}
+
+
+def test_the_document_describes_every_endpoint_of_the_contract():
+    document = Client().get("/v1/schema").json()
+
+    described = {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in {"get", "post", "patch", "put", "delete"}
+    }
+    assert described == CONTRACT_ENDPOINTS
+    for path in PUBLIC:
+        operation = document["paths"][path]["get"]
+        assert operation["security"] == [], path
+        assert "405" in operation["responses"], path
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/v1/schema", "application/vnd.oai.openapi+json"),
+        ("/docs", "text/html"),
+        ("/healthz", "application/json"),
+        ("/readyz", "application/json"),
+    ],
+)
+def test_each_public_endpoint_answers_the_type_the_document_gives(path, content_type):
+    document = Client().get("/v1/schema").json()
+    response = Client().get(path)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(content_type)
+    assert content_type in document["paths"][path]["get"]["responses"]["200"]["content"]

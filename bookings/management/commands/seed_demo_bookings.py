@@ -21,6 +21,7 @@ from bookings.services import (
     booking_reschedule,
     booking_transition,
 )
+from notifications.models import EmailOutbox
 
 DEMO_TAG = {"demo": True}
 ATTENDEES = [
@@ -113,11 +114,41 @@ class Command(BaseCommand):
             created_at=now - timedelta(days=7),
             updated_at=now - timedelta(days=7),
         )
-        BookingHistory.objects.create(
+        # What a create a week ago would have written (bookings.services.booking_create), so
+        # that the demo data passes `manage.py check_consistency`: born DRAFT, routed to the
+        # host, and its confirmation email (sent then).
+        created_at = booking.created_at
+        BookingHistory.objects.bulk_create(
+            [
+                BookingHistory(
+                    booking=booking,
+                    at=created_at,
+                    action=BookingHistory.Action.CREATED,
+                    from_status="",
+                    to_status=Booking.Status.DRAFT,
+                    actor_type=BookingHistory.ActorType.SYSTEM,
+                    changes={},
+                ),
+                BookingHistory(
+                    booking=booking,
+                    at=created_at,
+                    action=BookingHistory.Action.ROUTED,
+                    from_status=Booking.Status.DRAFT,
+                    to_status=booking.status,
+                    actor_type=BookingHistory.ActorType.SYSTEM,
+                    changes={"assigned_to_id": [None, host.pk]},
+                ),
+            ]
+        )
+        EmailOutbox.objects.create(
             booking=booking,
-            at=booking.created_at,
-            action=BookingHistory.Action.CREATED,
-            to_status=booking.status,
-            actor_type=BookingHistory.ActorType.SYSTEM,
-            changes={"status": [None, booking.status], "assigned_to_id": [None, host.pk]},
+            kind=EmailOutbox.Kind.CONFIRMATION,
+            event_key=f"{booking.id}:created",
+            to_email=booking.attendee_email,
+            ical_sequence=booking.ical_sequence,
+            status=EmailOutbox.Status.SENT,
+            attempts=1,
+            created_at=created_at,
+            next_attempt_at=created_at,
+            sent_at=created_at,
         )
