@@ -55,8 +55,12 @@ def idempotency_key_parse(raw: str | None) -> str | None:
 
 
 def request_fingerprint(*, endpoint: str, payload) -> str:
-    """Endpoint plus canonical JSON of the body: key order and white space do not matter."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """Endpoint plus canonical JSON of the body: key order, white space, string escapes and
+    how a number is written (``1``, ``1.0``, ``1e0``: one JSON number, as RFC 8785's
+    canonical form writes it) do not matter."""
+    canonical = json.dumps(
+        _numbers_canonical(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
     return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
 
 
@@ -70,6 +74,19 @@ def _stored(row: IdempotencyKey) -> bytes:
     """What a replay needs of the row, as cached: fingerprint, location, then the body."""
     head = f"{row.fingerprint}\n{row.response_location}\n".encode()
     return head + bytes(row.response_body)
+
+
+def _numbers_canonical(value):
+    """The payload with every whole number read as a float (``1.0``, ``1e2``) an integer:
+    JSON has one number type, and a retry serialised by another library may write it either
+    way. Other floats are written by ``json.dumps`` in their shortest form already."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {name: _numbers_canonical(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_numbers_canonical(item) for item in value]
+    return value
 
 
 def _replay(stored: bytes, fingerprint: str) -> Result:

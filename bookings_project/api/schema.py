@@ -1,13 +1,29 @@
-"""The OpenAPI document's view."""
+"""The OpenAPI document's views (the document, its two pages) and what the document adds."""
 
-from drf_spectacular.views import SpectacularJSONAPIView
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 from rest_framework.exceptions import ValidationError
 
 from .renderers import Utf8JSONRenderer
 from .views import API_METHODS
 
 
-class SchemaView(SpectacularJSONAPIView):
+class JsonErrorsMixin:
+    """A view that answers a document or a page, whose errors are the API's JSON envelope
+    nonetheless: DRF would render them with the view's own renderer (the docs pages' HTML
+    template shows a bare "500 Internal Server Error")."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400:
+            request.accepted_renderer = Utf8JSONRenderer()
+            request.accepted_media_type = Utf8JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class SchemaView(JsonErrorsMixin, SpectacularJSONAPIView):
     """``GET /v1/schema``. Its errors (a 405 for another method) are the API's JSON envelope,
     not an ``application/vnd.oai.openapi+json`` document."""
 
@@ -25,11 +41,13 @@ class SchemaView(SpectacularJSONAPIView):
         if unknown:
             raise ValidationError({name: ["Unknown parameter."] for name in unknown})
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        if response.status_code >= 400:
-            request.accepted_renderer = Utf8JSONRenderer()
-            request.accepted_media_type = Utf8JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
+
+class SwaggerView(JsonErrorsMixin, SpectacularSwaggerView):
+    """``GET /docs``: the document for people (Swagger UI, served from our static files)."""
+
+
+class RedocView(JsonErrorsMixin, SpectacularRedocView):
+    """``GET /docs/redoc``."""
 
 
 def _json(schema: dict, description: str) -> dict:

@@ -202,3 +202,41 @@ def test_purge_is_scheduled_by_beat():
 def test_create_without_key_stores_no_key(api, event_type):
     assert post_booking(api, create_body(event_type, in_days(2))).status_code == 201
     assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        ({"n": 1}, {"n": 1.0}),
+        ({"n": 100}, {"n": 1e2}),
+        ({"n": [0, {"m": -3}]}, {"n": [-0.0, {"m": -3.0}]}),
+        ({"n": 1.5}, {"n": 15e-1}),
+    ],
+)
+def test_the_fingerprint_reads_a_number_however_it_is_written(first, again):
+    assert request_fingerprint(endpoint="e", payload=first) == request_fingerprint(
+        endpoint="e", payload=again
+    )
+
+
+@pytest.mark.parametrize(("first", "again"), [({"n": 1}, {"n": 1.5}), ({"n": 1}, {"n": "1"})])
+def test_the_fingerprint_tells_other_values_apart(first, again):
+    assert request_fingerprint(endpoint="e", payload=first) != request_fingerprint(
+        endpoint="e", payload=again
+    )
+
+
+def test_a_retry_that_writes_a_number_another_way_is_a_replay(api, event_type):
+    body = create_body(event_type, in_days(2), custom_fields={"seats": 2})
+    first = post_booking(api, body, key="numbers")
+    raw = json.dumps(body).replace('"seats": 2', '"seats": 2.0').encode()
+    assert b'"seats": 2.0' in raw
+
+    again = api.post(
+        "/v1/bookings", raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="numbers"
+    )
+
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert Booking.objects.count() == 1

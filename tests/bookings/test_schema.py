@@ -244,3 +244,22 @@ def test_each_public_endpoint_answers_the_type_the_document_gives(path, content_
     assert response.status_code == 200
     assert response["Content-Type"].startswith(content_type)
     assert content_type in document["paths"][path]["get"]["responses"]["200"]["content"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/redoc"])
+def test_a_docs_page_that_fails_answers_the_envelope_not_html(path, tmp_path, settings):
+    # Production serves static files through a manifest that `collectstatic` writes: without
+    # it, the page cannot name its assets. The failure is the envelope (it was DRF's HTML
+    # template, a bare "500 Internal Server Error").
+    settings.STATIC_ROOT = str(tmp_path)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+
+    response = Client(raise_request_exception=False).get(path)
+
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "manifest" not in response.content.decode().lower()
