@@ -9,6 +9,7 @@ import zoneinfo
 from datetime import UTC, date, datetime
 from functools import cache
 
+import idna
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -86,25 +87,39 @@ def _timezones() -> frozenset[str]:
 
 def validate_timezone(value: str) -> None:
     if value not in _timezones():
-        raise ValidationError(f"'{value}' is not an IANA time zone name.", code="invalid")
+        shown = value if len(value) <= 64 else f"{value[:64]}…"  # not a whole 200 KB back
+        raise ValidationError(f"'{shown}' is not an IANA time zone name.", code="invalid")
 
 
 def validate_email_address(value: str) -> None:
-    """An address an email can be sent to: Django's rule, and a domain with an IDNA form.
+    """An address an email can be sent to, and the one it will be sent to: Django's rule,
+    and an international domain valid in IDNA 2008 (with UTS #46's mapping, as browsers and
+    mail programs read it) and written in its own canonical form.
 
-    Django's validator takes any character from U+00A1 up in a domain, but the mail is sent
-    with the domain in IDNA (punycode), as Django's SMTP backend writes it; a domain without
-    one (a direction mark, a label over 63 characters once encoded) could never be sent to,
-    and its email would fail every attempt.
+    Django's validator takes any character from U+00A1 up in a domain; its SMTP backend then
+    encodes the domain with the older IDNA 2003, which folds some domains into others:
+    ``example.com`` written in fullwidth letters (U+FF41…) into ``example.com``, ``\ufb00.com``
+    (a ligature) into ``ff.com``, ``straße.de`` into ``strasse.de`` (another domain, under
+    IDNA 2008). The booking would show one address and its email go to another. So a domain
+    that is not its own canonical form (any case aside) is refused, naming that form; the
+    email goes to the domain's IDNA 2008 form (``notifications.emails.ascii_address``). A
+    domain with no IDNA form at all (a direction mark, a label over 63 characters once
+    encoded) could never be sent to, and is refused too.
     """
     validate_email(value)
     domain = value.rpartition("@")[2]
-    if domain.startswith("["):  # an address literal: ASCII already
+    if domain.startswith("[") or domain.isascii():  # an address literal, or ASCII already
         return
     try:
-        domain.encode("idna")
-    except UnicodeError:
+        canonical = idna.decode(idna.encode(domain, uts46=True))
+    except (idna.IDNAError, UnicodeError):
         raise ValidationError("Enter a valid email address.", code="invalid") from None
+    if canonical != domain.lower():
+        raise ValidationError(
+            f"Write the domain as {canonical}: the same domain in its standard form, "
+            "the one the email is sent to.",
+            code="invalid",
+        )
 
 
 # "+", a digit, then digits and separators, ending on a digit: separators only between digits.

@@ -3,6 +3,7 @@
 from datetime import UTC
 from email.utils import parseaddr
 
+import idna
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -62,6 +63,18 @@ def outbox_message_id(row: EmailOutbox) -> str:
     return f"<{local}@{domain}>"
 
 
+def ascii_address(address: str) -> str:
+    """The address with its domain in IDNA 2008's ASCII form (``ada@xn--strae-oqa.de``), as
+    it is sent: Django's SMTP backend would encode an international domain with IDNA 2003,
+    which reads ``straße.de`` as ``strasse.de``. An ASCII domain (or an address literal) is
+    left as it is; the domain was checked when the address was written
+    (``bookings.validators.validate_email_address``)."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+
+
 def booking_email_build(row: EmailOutbox) -> EmailMultiAlternatives:
     booking = row.booking
     cancel = row.kind == EmailOutbox.Kind.CANCELLATION
@@ -70,7 +83,7 @@ def booking_email_build(row: EmailOutbox) -> EmailMultiAlternatives:
         subject=SUBJECTS[row.kind].format(name=booking.event_type.name),
         body=render_to_string(f"notifications/{row.kind}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[row.to_email],
+        to=[ascii_address(row.to_email)],
         headers={"X-Booking-Id": booking.id, "Message-ID": outbox_message_id(row)},
     )
     message.attach_alternative(

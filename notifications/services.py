@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from bookings_project import broker
@@ -149,11 +149,12 @@ def _broker_outage(broker_url: str) -> Outage:
     )
 
 
-def email_dispatch(*, outbox_id: int) -> None:
-    """Hand the row to a worker. A broker that is down loses nothing: the row stays pending
-    and the relay enqueues it once the broker is back. After a failed publish, this process
-    leaves the broker alone for a pause (``BROKER_RETRY_SECONDS``, doubling): a request then
-    pays nothing for a broker that is down, not even a connect timeout."""
+def email_dispatch(*, outbox_id: int) -> bool:
+    """Hand the row to a worker; True when the broker took it. A broker that is down loses
+    nothing: the row stays pending and the relay enqueues it once the broker is back. After a
+    failed publish, this process leaves the broker alone for a pause
+    (``BROKER_RETRY_SECONDS``, doubling): a request then pays nothing for a broker that is
+    down, not even a connect timeout."""
     from .tasks import send_email_task
 
     outage = _broker_outage(settings.CELERY_BROKER_URL)
@@ -164,9 +165,10 @@ def email_dispatch(*, outbox_id: int) -> None:
             outage.failed(exc)
         else:
             outage.succeeded()
-            return
+            return True
     outage.missed()
     logger.info("Email %s left pending for the relay (broker unreachable)", outbox_id)
+    return False
 
 
 def email_send(*, outbox_id: int) -> bool:
@@ -256,17 +258,38 @@ def _email_send_failed(row: EmailOutbox, exc: Exception, now: datetime) -> bool:
     return False
 
 
-def email_relay(*, limit: int = 500) -> int:
-    """Re-enqueue pending rows whose task never ran (broker down, worker killed)."""
+# The relay hands rows to the broker in batches of this many (one query each), until none is
+# left or its time is up: beat runs it every minute, and a backlog of thousands after an
+# outage goes out in one run, not 500 a minute.
+RELAY_BATCH = 500
+RELAY_SECONDS = 45
+
+
+def email_relay(*, batch: int = RELAY_BATCH, seconds: float = RELAY_SECONDS) -> int:
+    """Re-enqueue pending rows whose task never ran (broker down, worker killed): every row
+    due, oldest first, batch after batch (walked by ``(next_attempt_at, id)``: a row handed
+    over stays pending until its worker claims it), for ``seconds`` at most. Stops at once
+    when the broker refuses one: the rest wait for the next run. Returns how many it handed
+    to the broker."""
     due = timezone.now() - relay_grace()
-    ids = list(
-        EmailOutbox.objects.filter(status=EmailOutbox.Status.PENDING, next_attempt_at__lte=due)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for outbox_id in ids:
-        email_dispatch(outbox_id=outbox_id)
-    return len(ids)
+    deadline = time.monotonic() + seconds
+    pending = EmailOutbox.objects.filter(
+        status=EmailOutbox.Status.PENDING, next_attempt_at__lte=due
+    ).order_by("next_attempt_at", "pk")
+    relayed, after = 0, None
+    while True:
+        page = pending
+        if after is not None:
+            at, pk = after
+            page = page.filter(Q(next_attempt_at__gt=at) | Q(next_attempt_at=at, pk__gt=pk))
+        rows = list(page.values_list("next_attempt_at", "pk")[:batch])
+        for _, outbox_id in rows:
+            if not email_dispatch(outbox_id=outbox_id):
+                return relayed
+            relayed += 1
+        if len(rows) < batch or time.monotonic() > deadline:
+            return relayed
+        after = rows[-1]
 
 
 @dataclass(frozen=True)

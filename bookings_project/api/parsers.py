@@ -37,7 +37,12 @@ class StrictJSONParser(JSONParser):
             data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
         except RecursionError:
             raise ParseError(f"JSON nested more than {MAX_DEPTH} levels deep.") from None
-        except (ValueError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise ParseError("JSON parse error - the body is not valid UTF-8.") from None
+        except ValueError as exc:
+            if str(exc).startswith("Unexpected UTF-8 BOM"):
+                message = "JSON parse error - the body starts with a byte order mark (BOM)."
+                raise ParseError(message) from None
             if "integer string conversion" in str(exc):
                 # Python's own text would tell the client to call sys.set_int_max_str_digits().
                 message = "JSON parse error - number out of range (over 4300 digits)."

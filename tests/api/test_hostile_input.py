@@ -289,6 +289,47 @@ def test_an_international_domain_is_accepted(api, event_type, email):
     assert body["booking"]["attendee"]["email"] == email
 
 
+# Domains IDNA 2003 (Django's SMTP backend) folds into another domain: refused, naming the
+# domain's own form, instead of showing one address and mailing another.
+FOLDED_DOMAINS = [
+    ("ada@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com", "example.com"),  # fullwidth
+    ("ada@\ufb00.com", "ff.com"),  # a ligature
+    ("ada@exa\u0301mple.com", "ex\u00e1mple.com"),  # not in NFC
+]
+
+
+@pytest.mark.parametrize(("email", "canonical"), FOLDED_DOMAINS, ids=ascii)
+def test_a_domain_written_other_than_its_own_form_is_refused_naming_it(
+    api, event_type, booking, email, canonical
+):
+    before = Booking.objects.count()
+    body = create_body(event_type, in_days(3), attendee={**ADA, "email": email})
+
+    created = post_booking(api, body)
+    patched = patch(api, booking.pk, {"attendee": {"email": email}})
+
+    for response in (created, patched):
+        details = assert_error(response, 400, "validation_error")
+        assert f"Write the domain as {canonical}:" in str(details), details
+    assert Booking.objects.count() == before
+
+
+def test_a_german_sharp_s_domain_is_mailed_to_itself_not_to_ss(
+    api, event_type, mailoutbox, django_capture_on_commit_callbacks
+):
+    body = create_body(event_type, in_days(2), attendee={**ADA, "email": "ada@stra\u00dfe.de"})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = assert_ok(post_booking(api, body), "booking", 201)["booking"]
+
+    assert booking["attendee"]["email"] == "ada@stra\u00dfe.de"
+    # IDNA 2008's form of straße.de; Django's own (IDNA 2003) would be strasse.de, another
+    # domain with perhaps another owner.
+    [message] = mailoutbox
+    assert message.to == ["ada@xn--strae-oqa.de"]
+    assert message.recipients() == ["ada@xn--strae-oqa.de"]
+
+
 # --- A body cut short: fewer bytes than its Content-Length --------------------------------
 
 

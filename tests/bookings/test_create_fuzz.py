@@ -123,6 +123,37 @@ def test_an_integer_of_5000_digits_is_400_without_python_advice(api):
     assert not Booking.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            b'\xef\xbb\xbf{"a": 1}',
+            "JSON parse error - the body starts with a byte order mark (BOM).",
+        ),
+        (b'{"a": "\xff"}', "JSON parse error - the body is not valid UTF-8."),
+    ],
+    ids=["bom", "not-utf8"],
+)
+def test_a_body_that_is_not_plain_utf8_is_400_in_our_words(api, raw, message):
+    response = api.post("/v1/bookings", raw, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["message"] == message  # not Python's own text
+    assert not Booking.objects.exists()
+
+
+def test_a_long_bad_time_zone_is_not_echoed_whole(api, event_type):
+    zone = "Mars/" + "x" * 200_000
+    body = create_body(event_type, in_days(2), attendee={"name": "A", "email": "a@example.com"})
+    body["attendee"]["timezone"] = zone
+
+    response = post_booking(api, body)
+
+    assert response.status_code == 400
+    assert len(response.content) < 1_000
+    assert "is not an IANA time zone name" in response.content.decode()
+
+
 def test_a_body_that_cannot_be_encoded_is_400_even_with_a_key(api, event_type):
     raw = b'{"event_type_id": "' + event_type.id.encode() + b'", "metadata": {"x": "\\ud800"}}'
     response = api.post(

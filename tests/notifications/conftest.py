@@ -19,7 +19,12 @@ def dispatched(monkeypatch) -> list[int]:
     from notifications import services
 
     calls: list[int] = []
-    monkeypatch.setattr(services, "email_dispatch", lambda *, outbox_id: calls.append(outbox_id))
+
+    def dispatch(*, outbox_id: int) -> bool:
+        calls.append(outbox_id)
+        return True  # taken, as a broker that is up takes it
+
+    monkeypatch.setattr(services, "email_dispatch", dispatch)
     return calls
 
 

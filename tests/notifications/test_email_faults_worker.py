@@ -57,9 +57,10 @@ def to_broker(broker_url, monkeypatch, settings):
     app = Celery("test-publisher", broker=broker_url, set_as_current=False)
     published = []
 
-    def email_dispatch(*, outbox_id: int) -> None:
+    def email_dispatch(*, outbox_id: int) -> bool:
         app.send_task("notifications.tasks.send_email_task", kwargs={"outbox_id": outbox_id})
         published.append(outbox_id)
+        return True
 
     monkeypatch.setattr(services, "email_dispatch", email_dispatch)
     settings.EMAIL_RELAY_GRACE_SECONDS = 0
