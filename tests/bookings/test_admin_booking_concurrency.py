@@ -28,8 +28,14 @@ Status = Booking.Status
 REFUSED_TEXT = "Someone changed this booking after you opened it."
 
 
-def _start(round_number: int):
-    return timezone.now().replace(microsecond=0) + timedelta(days=2 + round_number)
+def _scheduled(event_type, hosts, round_number: int) -> Booking:
+    """A SCHEDULED booking of its own for the round: its own day, the hosts in turn."""
+    return booking_in(
+        Status.SCHEDULED,
+        event_type=event_type,
+        host=hosts[round_number % len(hosts)],
+        start_time=timezone.now().replace(microsecond=0) + timedelta(days=2 + round_number),
+    )
 
 
 def _save(client: Client, booking: Booking, post: dict) -> int:
@@ -61,12 +67,7 @@ def test_two_saves_from_one_page_version_one_wins_the_other_is_refused(event_typ
     clients = _staff_clients(2)
     outcomes: Counter = Counter()
     for round_number in range(ROUNDS):
-        booking = booking_in(
-            Status.SCHEDULED,
-            event_type=event_type,
-            host=hosts[round_number % len(hosts)],
-            start_time=_start(round_number),
-        )
+        booking = _scheduled(event_type, hosts, round_number)
         posts = [attendee_post(booking, attendee_email=f"s{i}@example.org") for i in range(2)]
 
         statuses = run_together(2, lambda i, b=booking, p=posts: _save(clients[i], b, p[i]))
@@ -89,12 +90,7 @@ def test_a_save_racing_an_api_patch_never_undoes_it(api, event_type, hosts):
     [client] = _staff_clients(1)
     outcomes: Counter = Counter()
     for round_number in range(ROUNDS):
-        booking = booking_in(
-            Status.SCHEDULED,
-            event_type=event_type,
-            host=hosts[round_number % len(hosts)],
-            start_time=_start(round_number),
-        )
+        booking = _scheduled(event_type, hosts, round_number)
         post = attendee_post(booking, attendee_email="staff@example.org")
 
         def act(i, b=booking, p=post):
