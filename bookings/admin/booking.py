@@ -275,7 +275,7 @@ class BookingAdmin(BookingBulkActionsMixin, SelectionCheckedAdmin):
             booking_attendee_update(
                 booking=obj,
                 actor=staff_actor(request),
-                seen_updated_at=form.seen_updated_at(),
+                seen_updated_at=form.cleaned_data["seen_version"],
                 **changes,
             )
         except BookingsError as exc:

@@ -79,20 +79,17 @@ class BookingAttendeeForm(forms.ModelForm):
                 f"The attendee of a {booking.status} booking cannot be changed.",
                 code="invalid_transition",
             )
-        seen = self.seen_updated_at()
+        seen = cleaned.get("seen_version")  # absent or garbled: the form has its error
         if seen is not None and seen != booking.updated_at:
             raise ValidationError(BookingChanged.default_message, code="stale")
         return cleaned
 
-    def seen_updated_at(self) -> datetime | None:
-        """The version the page was drawn from, or None if the field is absent or garbled
-        (then the form is invalid: it is required)."""
+    def clean_seen_version(self) -> datetime:
+        """The version the page was drawn from, as the service compares it."""
         try:
-            return parse_aware_datetime(self.cleaned_data.get("seen_version") or "")
+            return parse_aware_datetime(self.cleaned_data["seen_version"])
         except ValidationError:
-            if "seen_version" in self.fields:
-                self.add_error("seen_version", "Reload the page, then edit again.")
-            return None
+            raise ValidationError("Reload the page, then edit again.") from None
 
     def attendee_changes(self) -> dict[str, str]:
         """The fields changed, as ``booking_attendee_update`` takes them (name=, email=, …)."""

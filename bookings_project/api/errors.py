@@ -4,7 +4,6 @@ Every error the service returns — DRF's, Django's 404/500, our own — has the
 ``{"success": false, "error": {"code", "message", "details"}}``.
 """
 
-import functools
 import logging
 import sys
 from collections.abc import Mapping
@@ -170,6 +169,17 @@ def error_response(status_code: int, code: str, message: str, details: dict | No
     )
 
 
+def api_error_response(error: ApiError):
+    """One of our errors answered outside DRF's handler (by Django's handlers, a middleware):
+    its status, code, message, details and headers (``Retry-After``), as the handler would."""
+    response = error_response(
+        error.status_code, error.default_code, str(error.detail), error.details
+    )
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
 def _validation_details(detail) -> dict:
     if isinstance(detail, dict):
         return {key: _messages(value) for key, value in detail.items()}
@@ -261,24 +271,6 @@ def django_error_response(status_code: int):
     return error_response(status_code, code, message)
 
 
-def get_only(view):
-    """GET and HEAD only, for the views outside DRF (the probes, the docs). Anything else is a
-    405 in the error envelope (Django's own ``require_GET`` answers an empty HTML 405, DRF's
-    docs views an HTML page)."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.method not in ("GET", "HEAD"):
-            response = error_response(
-                405, "method_not_allowed", f'Method "{request.method}" not allowed.'
-            )
-            response["Allow"] = "GET, HEAD"
-            return response
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 def is_api_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
@@ -310,13 +302,12 @@ def handler500(request):
         return django_error_response(500)
     busy = database_error(exc)
     if is_api_path(request.path_info):
-        response = error_response(busy.status_code, busy.default_code, str(busy.detail))
-    else:
-        response = HttpResponse(
-            _UNAVAILABLE_PAGE.format(message=busy.detail),
-            status=busy.status_code,
-            content_type="text/html; charset=utf-8",
-        )
+        return api_error_response(busy)
+    response = HttpResponse(
+        _UNAVAILABLE_PAGE.format(message=busy.detail),
+        status=busy.status_code,
+        content_type="text/html; charset=utf-8",
+    )
     for name, value in busy.headers.items():
         response[name] = value
     return response
@@ -324,8 +315,7 @@ def handler500(request):
 
 def handler400(request, exception=None):
     if isinstance(exception, SuspiciousOperation):
-        refusal = suspicious_request_error(exception)
-        return error_response(refusal.status_code, refusal.default_code, str(refusal.detail))
+        return api_error_response(suspicious_request_error(exception))
     return django_error_response(400)
 
 

@@ -1,5 +1,6 @@
 """Liveness (no I/O) and readiness (database, cache, broker) probes."""
 
+import functools
 import logging
 
 from django.conf import settings
@@ -8,11 +9,28 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .errors import error_response, get_only
+from .errors import error_response
 
 logger = logging.getLogger(__name__)
 
 JSON = "application/json; charset=utf-8"  # as every API response declares it
+
+
+def get_only(view):
+    """GET and HEAD only. Anything else is a 405 in the error envelope (Django's own
+    ``require_GET`` answers an empty HTML 405)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = error_response(
+                405, "method_not_allowed", f'Method "{request.method}" not allowed.'
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 @csrf_exempt  # no cookies: a POST is 405, not the CSRF failure page

@@ -8,7 +8,13 @@ from django.utils.log import log_response
 from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 
-from .errors import RateLimited, django_error_response, error_response, is_api_path
+from .errors import (
+    RateLimited,
+    api_error_response,
+    django_error_response,
+    error_response,
+    is_api_path,
+)
 from .request_id import current_request_id
 
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -74,12 +80,7 @@ class RateLimitEveryAnswerMiddleware:
         if state is None:
             return response
         if state.exceeded:
-            refusal = RateLimited.over(state, time.time())
-            response = error_response(
-                refusal.status_code, refusal.default_code, str(refusal.detail)
-            )
-            for header, value in refusal.headers.items():
-                response[header] = value
+            response = api_error_response(RateLimited.over(state, time.time()))
         for header, value in state.headers().items():
             response[header] = value
         return response

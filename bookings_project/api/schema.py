@@ -42,11 +42,18 @@ class SchemaView(JsonErrorsMixin, SpectacularJSONAPIView):
             raise ValidationError({name: ["Unknown parameter."] for name in unknown})
 
 
-class SwaggerView(JsonErrorsMixin, SpectacularSwaggerView):
+class PageMixin(JsonErrorsMixin):
+    """A page for people: GET and HEAD only; another method (OPTIONS too) is 405 in the
+    envelope, with ``Allow: GET, HEAD``, not an HTML error page."""
+
+    http_method_names = ["get", "head"]
+
+
+class SwaggerView(PageMixin, SpectacularSwaggerView):
     """``GET /docs``: the document for people (Swagger UI, served from our static files)."""
 
 
-class RedocView(JsonErrorsMixin, SpectacularRedocView):
+class RedocView(PageMixin, SpectacularRedocView):
     """``GET /docs/redoc``."""
 
 
