@@ -296,12 +296,30 @@ class StrictSerializer(serializers.Serializer):
             for name, field in self._declared_fields.items()
         }
 
+    def is_valid(self, *, raise_exception=False):
+        try:
+            return super().is_valid(raise_exception=raise_exception)
+        finally:
+            _fields_unbound(self)
+
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+def _fields_unbound(serializer: serializers.BaseSerializer) -> None:
+    """Drops a validated serializer's bound fields, nested ones included. Each bound field
+    names its serializer as its parent, and the serializer keeps them: a reference cycle per
+    request that only the garbage collector frees (see ``bookings_project.api.wsgi``). What
+    validation found is kept (``validated_data``, ``errors``); the fields are bound again if
+    anything asks for them."""
+    fields = serializer.__dict__.pop("fields", None)
+    for field in (fields or {}).values():
+        if isinstance(field, serializers.BaseSerializer):
+            _fields_unbound(field)
 
 
 class AttendeeInputSerializer(StrictSerializer):

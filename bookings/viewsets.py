@@ -10,7 +10,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 
 from bookings_project.api.renderers import JSON_CONTENT_TYPE, Utf8JSONRenderer
-from bookings_project.api.views import LeanReadMixin, RateLimitedMixin, ok
+from bookings_project.api.views import AcyclicViewMixin, LeanReadMixin, RateLimitedMixin, ok
 
 from . import errors, selectors, services
 from .filters import BookingListQuery, MemberListQuery, query_validate
@@ -143,7 +143,7 @@ def _send(result: Result) -> HttpResponse:
     )
 
 
-class ApiViewSet(LeanReadMixin, RateLimitedMixin, viewsets.GenericViewSet):
+class ApiViewSet(AcyclicViewMixin, LeanReadMixin, RateLimitedMixin, viewsets.GenericViewSet):
     """Our API's viewsets: rate-limited, scoped per action; the hottest reads lean."""
 
     #: action → scope the key must carry.

@@ -1,7 +1,11 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bookings_project.settings.production")
 
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application does
+
+from bookings_project.api.wsgi import AcyclicWSGIHandler  # noqa: E402
+
+application = AcyclicWSGIHandler()

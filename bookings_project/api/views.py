@@ -17,6 +17,40 @@ from .renderers import JSON_CONTENT_TYPE, json_bytes
 API_METHODS = ["get", "post", "put", "patch", "delete", "head"]
 
 
+class AcyclicViewMixin:
+    """Cuts the links between a view, its request and its response once the view has answered,
+    so that they are freed by reference counting as soon as the response is, and leave no work
+    for the cyclic garbage collector (whose pauses were the open loop's tail: see
+    ``bookings_project.api.wsgi``). DRF makes three cycles per request: a viewset binds each
+    method's handler to itself (``view.get = view.list``), the request's parser context names
+    the request and the view, and the view keeps the response whose renderer context names the
+    view (and rendering adds the response to that context). None of these links is used once
+    the view has answered and the response is rendered. First in the bases, so that it wraps
+    both the lean path and the full one.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+        finally:
+            state = self.__dict__
+            for method in getattr(self, "action_map", None) or ():
+                state.pop(method, None)
+            state.pop("response", None)
+            context = getattr(state.get("request"), "parser_context", None)
+            if context:
+                context.pop("request", None)
+                context.pop("view", None)
+        if isinstance(response, Response) and not response.is_rendered:
+            response.add_post_render_callback(_renderer_context_unlinked)
+        return response
+
+
+def _renderer_context_unlinked(response) -> None:
+    # DRF's rendering puts the response in its own renderer context (a fourth cycle).
+    response.renderer_context.pop("response", None)
+
+
 class RateLimitedMixin:
     """Refuses a key's request over its rate limit and puts the window's state on the
     response. Mixed into every API view and viewset."""
@@ -200,7 +234,7 @@ class LeanReadMixin:
         return self.finalize_response(drf_request, response, *self.args, **self.kwargs)
 
 
-class ApiView(RateLimitedMixin, APIView):
+class ApiView(AcyclicViewMixin, RateLimitedMixin, APIView):
     #: HTTP method → scope the key must carry. Empty: no key needed.
     required_scopes: dict[str, str] = {}
 
