@@ -2,16 +2,16 @@
 
     .venv/bin/python bench/paths.py [--database-url URL] [--requests 2000] [--profile get]
 
-It calls Django's WSGI handler directly, as gunicorn's worker does (request signals included),
-under the production settings (``bench.production_settings``, Redis db 4 and 5 as in
-``wrk_bench.py``) on the million-booking database, one request at a time: plain view, GET of a
-booking, a list page of 50, a replayed create, a create (each at a new time). It prints the
-mean and p50 microseconds per request, the ratio of each to the plain view, the CPU this process
-spent per request (the server's share of it: PostgreSQL's and Redis's own are not in it), and
-the number of SQL statements each sends. With ``--profile NAME`` it runs that path under
-cProfile and prints the top functions. Wall-clock figures in one process: nothing here is
-measured against another process's load, so it is the quickest before/after of a code change
-(wrk_bench.py is the real measurement).
+It calls the WSGI handler directly, as gunicorn's worker does (request signals included, and
+the worker's collector settings), under the production settings (``bench.production_settings``,
+Redis db 4 and 5 as in ``wrk_bench.py``) on the million-booking database, one request at a
+time: plain view, GET of a booking, a list page of 50, a replayed create, a create (each at a
+new time). It prints the mean and p50 microseconds per request, the ratio of each to the plain
+view, the CPU this process spent per request (the server's share of it: PostgreSQL's and
+Redis's own are not in it), and the number of SQL statements each sends. With ``--profile
+NAME`` it runs that path under cProfile and prints the top functions. Wall-clock figures in
+one process: nothing here is measured against another process's load, so it is the quickest
+before/after of a code change (wrk_bench.py is the real measurement).
 """
 
 import argparse
@@ -102,13 +102,19 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
+    import gc
+
     from django.db import connection
 
     from bench import wrk_setup
+    from bookings_project.api.wsgi import AcyclicWSGIHandler
+    from bookings_project.gunicorn_conf import GC_THRESHOLDS
 
     setup = wrk_setup.prepare(0)
-    app = WSGIHandler()
+    app = AcyclicWSGIHandler()  # the handler gunicorn serves, with its worker's collector
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     auth = {"Authorization": f"Bearer {setup['secret']}"}
     region = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     region += timedelta(days=secrets.randbelow(900) + 400)
