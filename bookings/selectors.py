@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from .compiled import CompiledQuery
 from .errors import NotFound
 from .ids import is_valid_id
-from .models import Booking, BookingHistory, EventType, Team, TeamMember
+from .models import Booking, BookingHistory, EventType, EventTypeHost, Team, TeamMember
 from .pagination import Page, keyset_after, keyset_paginate
 
 # What the API renders of a booking (``BookingSerializer``): reads fetch only these.
@@ -141,8 +141,23 @@ def booking_history_list(*, booking: Booking) -> QuerySet[BookingHistory]:
     return BookingHistory.objects.filter(booking=booking).order_by("at", "id")
 
 
-def event_type_list(*, team: Team) -> QuerySet[EventType]:
-    return EventType.objects.filter(team=team).prefetch_related("host_links").order_by("id")
+def event_type_list(*, team: Team) -> list[EventType]:
+    """The team's event types, each with ``host_ids`` (see ``_with_host_ids``)."""
+    return _with_host_ids(list(EventType.objects.filter(team=team).order_by("id")))
+
+
+def _with_host_ids(event_types: list[EventType]) -> list[EventType]:
+    """Sets each event type's ``host_ids``, its hosts' ids in the order they were added, from
+    one query. Not ``prefetch_related("host_links")``, which links each host link to its event
+    type and back: a reference cycle per row, left for the garbage collector."""
+    host_ids: dict[str, list[str]] = {event_type.pk: [] for event_type in event_types}
+    if host_ids:
+        links = EventTypeHost.objects.filter(event_type_id__in=host_ids).order_by("id")
+        for event_type_id, member_id in links.values_list("event_type_id", "member_id"):
+            host_ids[event_type_id].append(member_id)
+    for event_type in event_types:
+        event_type.host_ids = host_ids[event_type.pk]
+    return event_types
 
 
 def event_type_for_booking(*, team: Team, event_type_id: str) -> EventType | None:
@@ -162,7 +177,8 @@ _event_type_by_id = CompiledQuery(
 
 
 def event_type_get(*, team: Team, event_type_id: str) -> EventType:
-    return _get(event_type_list(team=team), event_type_id, "evt", "Event type")
+    event_type = _get(EventType.objects.filter(team=team), event_type_id, "evt", "Event type")
+    return _with_host_ids([event_type])[0]
 
 
 def member_list(*, team: Team, is_active: bool | None = None) -> QuerySet[TeamMember]:

@@ -178,8 +178,7 @@ class EventTypeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_host_ids(self, event_type) -> list[str]:
-        # Uses the prefetched links; the selector guarantees they are prefetched.
-        return [link.member_id for link in event_type.host_links.all()]
+        return event_type.host_ids  # set by the selectors, in one query for a whole list
 
 
 class TeamMemberSerializer(serializers.ModelSerializer):
@@ -308,6 +307,19 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+def rendered(serializer: serializers.BaseSerializer) -> list | dict:
+    """An output serializer's ``data`` as a plain list or dict, the serializer unbound after
+    (``_fields_unbound``; a list serializer's child also names the list as its parent)."""
+    data = serializer.data
+    plain = list(data) if isinstance(data, list) else dict(data)
+    child = getattr(serializer, "child", None)
+    if child is not None:
+        child.__dict__.pop("parent", None)
+        _fields_unbound(child)
+    _fields_unbound(serializer)
+    return plain
 
 
 def _fields_unbound(serializer: serializers.BaseSerializer) -> None:

@@ -36,6 +36,7 @@ from .serializers import (
     MemberListEnvelope,
     RescheduleSerializer,
     TeamMemberSerializer,
+    rendered,
 )
 from .services import Actor
 from .transitions import ATTENDEE_EDITABLE, TRANSITIONS
@@ -358,7 +359,7 @@ class EventTypeViewSet(ApiViewSet):
     )
     def list(self, request):
         event_types = selectors.event_type_list(team=request.user.team)
-        return ok(event_types=EventTypeSerializer(event_types, many=True).data)
+        return ok(event_types=rendered(EventTypeSerializer(event_types, many=True)))
 
     @extend_schema(
         operation_id="event_types_retrieve",
@@ -367,7 +368,7 @@ class EventTypeViewSet(ApiViewSet):
     )
     def retrieve(self, request, event_type_id: str):
         event_type = selectors.event_type_get(team=request.user.team, event_type_id=event_type_id)
-        return ok(event_type=EventTypeSerializer(event_type).data)
+        return ok(event_type=rendered(EventTypeSerializer(event_type)))
 
 
 class TeamMemberViewSet(ApiViewSet):
@@ -384,7 +385,7 @@ class TeamMemberViewSet(ApiViewSet):
     def list(self, request):
         filters = query_validate(_query(request), MemberListQuery)
         members = selectors.member_list(team=request.user.team, **filters)
-        return ok(members=TeamMemberSerializer(members, many=True).data)
+        return ok(members=rendered(TeamMemberSerializer(members, many=True)))
 
     @extend_schema(
         operation_id="team_members_retrieve",
@@ -393,4 +394,4 @@ class TeamMemberViewSet(ApiViewSet):
     )
     def retrieve(self, request, member_id: str):
         member = selectors.member_get(team=request.user.team, member_id=member_id)
-        return ok(member=TeamMemberSerializer(member).data)
+        return ok(member=rendered(TeamMemberSerializer(member)))

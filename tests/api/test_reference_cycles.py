@@ -28,11 +28,18 @@ from ..bookings.create_helpers import create_body, in_days, post_booking
 pytestmark = pytest.mark.django_db
 
 
-def call(method: str, path: str, *, secret: str | None = None, body=None, **headers) -> int:
+def exchange(
+    method: str,
+    path: str,
+    *,
+    raw: bytes = b"",
+    content_type: str = "application/json",
+    secret: str | None = None,
+    **headers,
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """One request through the production WSGI application, as gunicorn makes it: the body
-    read to the end, then the response closed. Its status."""
+    read to the end, then the response closed. Its status, headers and body."""
     path, _, query = path.partition("?")
-    raw = b"" if body is None else json.dumps(body).encode()
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
@@ -44,28 +51,34 @@ def call(method: str, path: str, *, secret: str | None = None, body=None, **head
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(raw),
         "wsgi.errors": sys.stderr,
-        "CONTENT_TYPE": "application/json",
+        "CONTENT_TYPE": content_type,
         "CONTENT_LENGTH": str(len(raw)),
     }
     if secret is not None:
         environ["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
     for name, value in headers.items():
         environ[f"HTTP_{name.upper()}"] = value
-    statuses = []
+    started = []
     # As Django's test client does: the test's transaction must outlive the request's start
     # and end, which close a connection that is not in autocommit.
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
-        response = application(environ, lambda status, _headers, _exc=None: statuses.append(status))
+        response = application(environ, lambda *answer: started.append(answer))
         try:
-            b"".join(response)
+            body = b"".join(response)
         finally:
             response.close()
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
-    return int(statuses[0].split()[0])
+    status, response_headers = started[0][:2]
+    return int(status.split()[0]), response_headers, body
+
+
+def call(method: str, path: str, *, secret: str | None = None, body=None, **headers) -> int:
+    raw = b"" if body is None else json.dumps(body).encode()
+    return exchange(method, path, raw=raw, secret=secret, **headers)[0]
 
 
 def cyclic_garbage(request) -> Counter:
@@ -117,6 +130,7 @@ def _calls(api, event_type, booked) -> dict:
     days = itertools.count(40)
     fresh = iter([booked(), booked()])  # a new booking for each of the two calls
     keyed = create_body(event_type, in_days(30))
+    member = event_type.host_links.order_by("id").first().member_id
     return {
         # the lean path
         "get": lambda: call("GET", f"/v1/bookings/{one}", secret=secret),
@@ -155,6 +169,11 @@ def _calls(api, event_type, booked) -> dict:
         "401": lambda: call("GET", f"/v1/bookings/{one}"),
         "409": lambda: call("POST", f"/v1/bookings/{one}/complete", secret=secret),
         "probe": lambda: call("GET", "/healthz"),
+        # the team's own
+        "event types": lambda: call("GET", "/v1/event-types", secret=secret),
+        "an event type": lambda: call("GET", f"/v1/event-types/{event_type.id}", secret=secret),
+        "members": lambda: call("GET", "/v1/team/members", secret=secret),
+        "a member": lambda: call("GET", f"/v1/team/members/{member}", secret=secret),
     }
 
 
@@ -175,6 +194,10 @@ CASES = [
     ("401", 401),
     ("409", 409),
     ("probe", 200),
+    ("event types", 200),
+    ("an event type", 200),
+    ("members", 200),
+    ("a member", 200),
 ]
 
 
@@ -213,3 +236,52 @@ def test_the_same_requests_through_django_s_own_handler_would_leave_cycles(
 
     monkeypatch.setattr(serializers, "_fields_unbound", lambda serializer: None)
     assert cyclic_garbage(calls["cancel"])["CancelSerializer"] == 1
+    assert cyclic_garbage(calls["event types"])["EventTypeSerializer"] == 1
+
+
+def test_the_admin_signs_in_and_shows_its_messages_through_the_same_application(db):
+    """The emptied request loses nothing the admin needs: the session, the CSRF cookie and a
+    message all outlive the response that set them."""
+    from http.cookies import SimpleCookie
+    from urllib.parse import urlencode
+
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("root", "root@example.com", "a long enough password 42")
+    cookies = SimpleCookie()
+
+    def browse(method: str, path: str, form: dict | None = None) -> tuple[int, dict, str]:
+        jar = "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
+        status, headers, body = exchange(
+            method,
+            path,
+            raw=urlencode(form or {}).encode(),
+            content_type="application/x-www-form-urlencoded",
+            COOKIE=jar,
+        )
+        for name, value in headers:
+            if name.lower() == "set-cookie":
+                cookies.load(value)
+        return status, dict(headers), body.decode()
+
+    status, _, page = browse("GET", "/admin/login/?next=/admin/")
+    token = cookies["csrftoken"].value
+    assert status == 200
+    assert "csrfmiddlewaretoken" in page
+    status, headers, _ = browse(
+        "POST",
+        "/admin/login/?next=/admin/",
+        {"csrfmiddlewaretoken": token, "username": "root", "password": "a long enough password 42"},
+    )
+    assert (status, headers["Location"]) == (302, "/admin/")
+    status, _, page = browse("GET", "/admin/")
+    assert status == 200
+    assert "Log out" in page
+
+    # An action with nothing selected: a message, kept across the redirect.
+    form = {"csrfmiddlewaretoken": cookies["csrftoken"].value, "action": "delete_selected"}
+    status, _, _ = browse("POST", "/admin/bookings/team/", {**form, "index": "0"})
+    assert status == 302
+    status, _, page = browse("GET", "/admin/bookings/team/")
+    assert status == 200
+    assert "Items must be selected in order to perform actions" in page

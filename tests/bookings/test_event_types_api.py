@@ -113,7 +113,7 @@ def test_malformed_id_is_404(api, event_type_id):
 
 
 def test_get_takes_two_queries(api, event_type, django_assert_num_queries):
-    # The event type and its prefetched hosts (the key and its team are cached).
+    # The event type, then its hosts' ids (the key and its team are cached).
     with django_assert_num_queries(2):
         response = api.get(f"/v1/event-types/{event_type.id}")
     assert response.status_code == 200
@@ -130,7 +130,7 @@ def test_list_takes_two_queries_whatever_the_count(api, team, hosts, django_asse
 
 
 def test_empty_list_takes_one_query(api, django_assert_num_queries):
-    # Nothing found: nothing to prefetch.
+    # Nothing found: no hosts to read.
     with django_assert_num_queries(1):
         response = api.get("/v1/event-types")
     assert response.status_code == 200
