@@ -311,27 +311,26 @@ class StrictSerializer(serializers.Serializer):
 
 def rendered(serializer: serializers.BaseSerializer) -> list | dict:
     """An output serializer's ``data`` as a plain list or dict, the serializer unbound after
-    (``_fields_unbound``; a list serializer's child also names the list as its parent)."""
+    (``_fields_unbound``)."""
     data = serializer.data
     plain = list(data) if isinstance(data, list) else dict(data)
-    child = getattr(serializer, "child", None)
-    if child is not None:
-        child.__dict__.pop("parent", None)
-        _fields_unbound(child)
     _fields_unbound(serializer)
     return plain
 
 
-def _fields_unbound(serializer: serializers.BaseSerializer) -> None:
-    """Drops a validated serializer's bound fields, nested ones included. Each bound field
-    names its serializer as its parent, and the serializer keeps them: a reference cycle per
-    request that only the garbage collector frees (see ``bookings_project.api.wsgi``). What
-    validation found is kept (``validated_data``, ``errors``); the fields are bound again if
-    anything asks for them."""
-    fields = serializer.__dict__.pop("fields", None)
-    for field in (fields or {}).values():
-        if isinstance(field, serializers.BaseSerializer):
-            _fields_unbound(field)
+def _fields_unbound(field: serializers.Field) -> None:
+    """Drops the links by which a used serializer and its bound fields name each other: each
+    bound field names its serializer as its parent, and the serializer keeps them; a list's
+    child (``many=True``, ``ListField``, ``DictField``) names the list. Reference cycles, one set
+    per request, that only the garbage collector frees (see ``bookings_project.api.wsgi``).
+    What validation found is kept (``validated_data``, ``errors``); the fields are bound again
+    if anything asks for them."""
+    child = getattr(field, "child", None)
+    if child is not None:
+        child.__dict__.pop("parent", None)
+        _fields_unbound(child)
+    for bound in (field.__dict__.pop("fields", None) or {}).values():
+        _fields_unbound(bound)
 
 
 class AttendeeInputSerializer(StrictSerializer):
