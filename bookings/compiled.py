@@ -184,6 +184,8 @@ def _faster(convert: Callable) -> Callable:
         return convert
 
     def from_db_value(value, expression, connection):
+        if value == "{}":  # most bookings' custom fields and metadata: a new dict each time
+            return {}
         if type(value) is str and _LONG_DIGITS.search(value) is None:
             try:
                 return orjson.loads(value)

@@ -232,6 +232,10 @@ def test_json_fields_are_parsed_by_orjson_not_json_loads(team, hosts, event_type
     view = selectors.booking_view(team=team, booking_id=booking.id)
     assert view.custom_fields == {"a": [1, 2]}
     assert view.metadata == {}
+    # An empty object is a dict of its own on each read: changing one changes no other.
+    again = selectors.booking_view(team=team, booking_id=booking.id)
+    assert again.metadata == {}
+    assert again.metadata is not view.metadata
     # The ORM's own read still goes through json.loads (what the fallback is).
     with pytest.raises(AssertionError, match=r"json\.loads called"):
         Booking.objects.get(pk=booking.id)
