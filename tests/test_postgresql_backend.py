@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, connections
 from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 
-from bookings_project.postgresql.base import UtcTimestamptzLoader
+from bookings_project.postgresql.base import _C_TIMESTAMPTZ, UtcTimestamptzLoader
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -88,6 +88,9 @@ def test_timestamps_are_read_by_the_c_loader_with_djangos_values(own_connection)
         loaded = cursor.fetchone()
         loader = cursor.cursor.adapters.get_loader(1184, 0)
     assert loader is UtcTimestamptzLoader
+    # Each value goes straight to the C loader's method, with no Python call of ours between.
+    instance = UtcTimestamptzLoader(1184, own_connection.connection)
+    assert type(instance.load.__self__) is _C_TIMESTAMPTZ
     assert list(loaded) == stamps
     assert all(value.tzinfo is UTC for value in loaded)
 

@@ -42,10 +42,9 @@ class UtcTimestamptzLoader(BaseTzLoader):
 
     def __init__(self, oid: int, context=None):
         super().__init__(oid, context)
-        self._parse = _C_TIMESTAMPTZ(oid, context).load
-
-    def load(self, data):
-        return self._parse(data)
+        # The C loader's own method on this instance: psycopg calls it for each value with no
+        # Python call of ours in between (the C class cannot be subclassed).
+        self.load = _C_TIMESTAMPTZ(oid, context).load
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
