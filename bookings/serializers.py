@@ -3,7 +3,6 @@
 import copy
 from collections.abc import Callable, Mapping
 from datetime import UTC
-from functools import cache
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
@@ -119,11 +118,6 @@ class CancellationSerializer(DeclaredOutputSerializer):
     cancelled_at = serializers.DateTimeField()
 
 
-@cache
-def _cancellation_writer() -> CancellationSerializer:
-    return CancellationSerializer()  # stateless: its fields are compiled once per class
-
-
 class BookingSerializer(DeclaredOutputSerializer, serializers.ModelSerializer):
     """A booking: one attendee's slot with one host."""
 
@@ -158,7 +152,7 @@ class BookingSerializer(DeclaredOutputSerializer, serializers.ModelSerializer):
     def get_cancellation(self, booking) -> dict | None:
         if booking.cancelled_at is None:
             return None
-        return _cancellation_writer().to_representation(booking)
+        return CancellationSerializer.render_one(booking)
 
 
 class EventTypeSerializer(serializers.ModelSerializer):
