@@ -6,12 +6,13 @@ It calls the WSGI handler directly, as gunicorn's worker does (request signals i
 the worker's collector settings), under the production settings (``bench.production_settings``,
 Redis db 4 and 5 as in ``wrk_bench.py``) on the million-booking database, one request at a
 time: plain view, GET of a booking, a list page of 50, a replayed create, a create (each at a
-new time). It prints the mean and p50 microseconds per request, the ratio of each to the plain
-view, the CPU this process spent per request (the server's share of it: PostgreSQL's and
-Redis's own are not in it), and the number of SQL statements each sends. With ``--profile
-NAME`` it runs that path under cProfile and prints the top functions. Wall-clock figures in
-one process: nothing here is measured against another process's load, so it is the quickest
-before/after of a code change (wrk_bench.py is the real measurement).
+new time); with ``--paths …,keyed``, also a create with a new Idempotency-Key. It prints the
+mean and p50 microseconds per request, the ratio of each to the plain view, the CPU this
+process spent per request (the server's share of it: PostgreSQL's and Redis's own are not in
+it), and the number of SQL statements each sends. With ``--profile NAME`` it runs that path
+under cProfile and prints the top functions. Wall-clock figures in one process: nothing here
+is measured against another process's load, so it is the quickest before/after of a code
+change (wrk_bench.py is the real measurement).
 """
 
 import argparse
@@ -145,8 +146,14 @@ def main() -> None:
         "list": lambda: _environ("GET", "/v1/bookings", "limit=50", headers=auth),
         "replay": lambda: replay,
         "create": lambda: _environ("POST", "/v1/bookings", body=create_body(), headers=auth),
+        "keyed": lambda: _environ(
+            "POST",
+            "/v1/bookings",
+            body=create_body(),
+            headers={**auth, "Idempotency-Key": f"wrk-p-{secrets.token_hex(8)}"},
+        ),
     }
-    expected = {"plain": 200, "get": 200, "list": 200, "replay": 200, "create": 201}
+    expected = {"plain": 200, "get": 200, "list": 200, "replay": 200, "create": 201, "keyed": 201}
     if args.profile:
         make = paths[args.profile]
         for _ in range(200):

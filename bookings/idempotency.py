@@ -1,6 +1,8 @@
 """``Idempotency-Key``: a retried create returns the first response, byte for byte.
 
-The key row is inserted in the same transaction as the booking it produces, so:
+The key row is written with the booking it produces — a create: in the same statement as the
+booking, its history and its email (``idempotent_insert``); a reschedule: in the same
+transaction (``idempotent_call``) — so:
 
 - a success commits the key, the booking and its queued email together;
 - a failure (any 4xx or 5xx) rolls the key back with everything else: the key stays free;
@@ -21,12 +23,18 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from .access import REPLAY_CACHE_SECONDS, replay_remember
 from .compiled import CompiledQuery
 from .db import is_lock_timeout
-from .errors import IdempotencyKeyReused, IdempotencyRequestInProgress, InvalidIdempotencyKey
+from .errors import (
+    IdempotencyKeyReused,
+    IdempotencyRequestInProgress,
+    InvalidIdempotencyKey,
+    SlotUnavailable,
+)
 from .models import IdempotencyKey, Team
 
 KEY_TTL = timedelta(hours=24)
@@ -100,6 +108,23 @@ def _replay(stored: bytes, fingerprint: str) -> Result:
     return Result(status=200, body=body[:-1] + REPLAY_MARKER + body[-1:], headers=headers)
 
 
+def _replay_of(row: IdempotencyKey, *, team: Team, key: str, now, fingerprint: str) -> Result:
+    """The replay of a live key's row, which is also cached for the key's later retries."""
+    stored = _stored(row)
+    # Cached no longer than the row lives (a second's margin for clocks).
+    seconds = min((row.expires_at - now).total_seconds() - 1, REPLAY_CACHE_SECONDS)
+    if seconds > 0:
+        replay_remember(team.pk, key, stored, seconds)
+    return _replay(stored, fingerprint)
+
+
+def _live_row(*, team: Team, key: str, now) -> tuple[IdempotencyKey | None, bool]:
+    """The key's row, if any, and whether it is still live (an expired one: the key is new)."""
+    rows = _key_row(team_id=team.pk, key=key)
+    row = rows[0] if rows else None
+    return row, row is not None and row.expires_at > now
+
+
 def idempotent_call(
     *,
     team: Team,
@@ -116,6 +141,8 @@ def idempotent_call(
     its chance to replay — a retry replays even if the same body would no longer validate —
     and before the write transaction opens, so the transaction stays short. ``cached`` is the
     key's stored response as the request's admission found it in the cache, if it did.
+    The key is claimed first, in the transaction ``produce`` then writes in (a reschedule);
+    ``idempotent_insert`` writes it with the producer's own rows instead (a create).
     """
     if key is None:  # ``produce``'s service keeps its own writes atomic
         return produce(prepare())
@@ -125,15 +152,9 @@ def idempotent_call(
         return _replay(cached, fingerprint)
     for _ in range(3):
         now = timezone.now()
-        rows = _key_row(team_id=team.pk, key=key)
-        row = rows[0] if rows else None
-        if row is not None and row.expires_at > now:
-            stored = _stored(row)
-            # Cached no longer than the row lives (a second's margin for clocks).
-            seconds = min((row.expires_at - now).total_seconds() - 1, REPLAY_CACHE_SECONDS)
-            if seconds > 0:
-                replay_remember(team.pk, key, stored, seconds)
-            return _replay(stored, fingerprint)
+        row, live = _live_row(team=team, key=key, now=now)
+        if live:
+            return _replay_of(row, team=team, key=key, now=now, fingerprint=fingerprint)
         prepared = prepare()
         with transaction.atomic():
             try:
@@ -164,6 +185,89 @@ def idempotent_call(
             )
             return result
     raise IdempotencyRequestInProgress()
+
+
+def idempotent_insert(
+    *,
+    team: Team,
+    key: str | None,
+    endpoint: str,
+    payload,
+    prepare: Callable[[], Any],
+    produce: Callable[[Any, Callable[[Result], list[Model]]], Result],
+    cached: bytes | None = None,
+) -> Result:
+    """``idempotent_call`` for a producer that writes the key's row itself, with its own rows
+    and all or nothing (a create: one statement on PostgreSQL, where claiming the key first
+    took a transaction and eight more round trips).
+
+    ``produce(prepared, key_rows)`` calls ``key_rows(result)`` for the rows to write with its
+    own — the key holding ``result``, or none without a key — once it knows the response
+    (each time it tries again, say with another host). The key's unique index decides between
+    concurrent requests with one key: the first to commit writes its rows, any other's
+    statement fails whole on the index (after waiting for the first to finish) and replays
+    the first's response. A request that found no free host may have lost it to such a first
+    request: it replays that one if it exists. Waiting on a first request still running past
+    the lock timeout: 409 ``idempotency_request_in_progress``, as ``idempotent_call``.
+    """
+    if key is None:
+        return produce(prepare(), lambda _result: [])
+
+    fingerprint = request_fingerprint(endpoint=endpoint, payload=payload)
+    if cached is not None:
+        return _replay(cached, fingerprint)
+    for _ in range(3):
+        now = timezone.now()
+        row, live = _live_row(team=team, key=key, now=now)
+        if live:
+            return _replay_of(row, team=team, key=key, now=now, fingerprint=fingerprint)
+        prepared = prepare()
+        if row is not None:  # expired: the key is new again
+            IdempotencyKey.objects.filter(pk=row.pk, expires_at__lte=now).delete()
+
+        def key_rows(result: Result, now=now) -> list[Model]:
+            return [
+                IdempotencyKey(
+                    team=team,
+                    key=key,
+                    fingerprint=fingerprint,
+                    response_status=result.status,
+                    response_body=result.body,
+                    response_location=result.headers.get("Location", ""),
+                    booking_id=result.booking_id,
+                    created_at=now,
+                    expires_at=now + KEY_TTL,
+                )
+            ]
+
+        try:
+            return produce(prepared, key_rows)
+        except IntegrityError as exc:
+            if not _is_key_taken(exc):
+                raise
+            continue  # another request with this key committed first: replay it
+        except OperationalError as exc:
+            if is_lock_timeout(exc):  # the first request is still running
+                raise IdempotencyRequestInProgress() from None
+            raise
+        except SlotUnavailable:
+            # Perhaps taken by a request with this key, committed meanwhile: replay it then.
+            if _live_row(team=team, key=key, now=now)[1]:
+                continue
+            raise
+    raise IdempotencyRequestInProgress()
+
+
+_KEY_CONSTRAINT = "idempotency_key_unique_per_team"
+
+
+def _is_key_taken(exc: IntegrityError) -> bool:
+    """The key's unique index refused the row: PostgreSQL names the constraint, SQLite the
+    table and its columns."""
+    diag = getattr(exc.__cause__, "diag", None)
+    if diag is not None:
+        return getattr(diag, "constraint_name", None) == _KEY_CONSTRAINT
+    return f"{IdempotencyKey._meta.db_table}.team_id, " in str(exc)
 
 
 def idempotency_keys_purge(*, batch_size: int = 5000) -> int:

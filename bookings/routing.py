@@ -22,6 +22,7 @@ and we move on to the next host.
 
 import contextlib
 import itertools
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -160,7 +161,7 @@ def insert_routed(
                 raise
             inserted = False
         except OperationalError as exc:
-            if not is_lock_timeout(exc):
+            if not _waited_on_a_booking(exc):
                 raise
             # Another transaction still holds an overlapping booking of this host and has
             # not finished within the lock timeout: as good as busy.
@@ -181,6 +182,22 @@ def _insert_unless_overlapping(booking: Booking, rows: list[Model], using: str) 
             model.objects.using(using).bulk_create(list(same))
         return True
     return insert_with_rows(booking, rows, using=using, on_conflict=OVERLAP_CONSTRAINT)
+
+
+# The table's name as a word: not the start of another relation's (bookings_bookinghistory,
+# bookings_booking_pkey).
+_BOOKING_TABLE = re.compile(rf"\b{re.escape(Booking._meta.db_table)}\b")
+
+
+def _waited_on_a_booking(exc: OperationalError) -> bool:
+    """A lock timeout waiting on another transaction's booking: its host counts as busy.
+    Not one that waited on another relation's row or index, which PostgreSQL names in the
+    error's context (a row of ``rows``: an Idempotency-Key claimed by a concurrent request,
+    which the caller answers): that one is raised. SQLite's busy timeout names nothing."""
+    if not is_lock_timeout(exc):
+        return False
+    context = getattr(getattr(exc.__cause__, "diag", None), "context", None)
+    return not context or _BOOKING_TABLE.search(context) is not None
 
 
 def is_overlap_violation(exc: IntegrityError) -> bool:

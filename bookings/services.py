@@ -1,11 +1,12 @@
 """Writes. Every change to a booking is one of these functions, whoever asks for it."""
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from notifications.models import EmailOutbox
@@ -152,6 +153,7 @@ def booking_create(
     assigned_to_id: str | None = None,
     custom_fields: dict | None = None,
     metadata: dict | None = None,
+    written_also: Callable[[Booking], list[Model]] | None = None,
 ) -> Booking:
     """Create a booking and route it to a free host, atomically.
 
@@ -159,7 +161,10 @@ def booking_create(
     the event type requires confirmation; history records both steps, and the confirmation
     email is queued. No free host: 409 ``slot_unavailable`` and nothing is left behind. The
     booking, its history and its email are written together (``routing.insert_routed``: one
-    statement on PostgreSQL); a caller's transaction (an Idempotency-Key's) is joined.
+    statement on PostgreSQL); a caller's transaction is joined. ``written_also`` makes the
+    caller's own rows for the booking once its host is set (an Idempotency-Key holding the
+    response): written with the others, all or nothing, and an error of theirs (the key
+    already taken) is raised with nothing written.
     """
     if event_type.team_id != team.id:
         raise ValidationFailed({"event_type_id": "Unknown event type."})
@@ -220,9 +225,9 @@ def booking_create(
                 event_key=f"{booking.id}:created",
                 now=now,
             )
-            return [created, routed, email]
+            return [created, routed, email, *(written_also(booking) if written_also else [])]
 
-        _created, _routed, email = insert_routed(booking, hosts, written_with)
+        _created, _routed, email, *_also = insert_routed(booking, hosts, written_with)
         email_dispatch_on_commit(email)
     return booking
 

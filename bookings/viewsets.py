@@ -14,7 +14,7 @@ from bookings_project.api.views import AcyclicViewMixin, LeanReadMixin, RateLimi
 
 from . import errors, selectors, services
 from .filters import BookingListQuery, MemberListQuery, query_validate
-from .idempotency import Result, idempotency_key_parse, idempotent_call
+from .idempotency import Result, idempotency_key_parse, idempotent_call, idempotent_insert
 from .models import ApiKey, BookingHistory
 from .pagination import KeysetCursorPagination
 from .schema import id_schema
@@ -121,11 +121,12 @@ def _transition_schema(name: str, request_serializer=EmptyBodySerializer):
     )
 
 
-def _idempotent(request, endpoint: str, *, prepare, produce) -> HttpResponse:
+def _idempotent(request, endpoint: str, *, prepare, produce, call=idempotent_call) -> HttpResponse:
     """A write that honours ``Idempotency-Key`` (create, reschedule): run it at most once per
-    key and send its stored bytes."""
+    key and send its stored bytes. ``call``: ``idempotent_call``, or ``idempotent_insert`` for
+    a producer that writes the key with its own rows (a create)."""
     return _send(
-        idempotent_call(
+        call(
             team=request.user.team,
             key=idempotency_key_parse(request.headers.get("Idempotency-Key")),
             endpoint=endpoint,
@@ -341,10 +342,22 @@ class BookingViewSet(ApiViewSet):
         def prepare() -> dict:
             return BookingCreateSerializer.kwargs_for(payload, team=team)
 
-        def produce(kwargs: dict) -> Result:
-            return _created(services.booking_create(team=team, actor=_actor(request), **kwargs))
+        def produce(kwargs: dict, key_rows) -> Result:
+            created = None
 
-        return _idempotent(request, "POST /v1/bookings", prepare=prepare, produce=produce)
+            def written_also(booking) -> list:  # rendered once the host is chosen
+                nonlocal created
+                created = _created(booking)
+                return key_rows(created)
+
+            services.booking_create(
+                team=team, actor=_actor(request), written_also=written_also, **kwargs
+            )
+            return created
+
+        return _idempotent(
+            request, "POST /v1/bookings", prepare=prepare, produce=produce, call=idempotent_insert
+        )
 
 
 class EventTypeViewSet(ApiViewSet):

@@ -5,16 +5,19 @@ SQLite (IMMEDIATE transactions serialise writers), committing for real (transact
 """
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
 from bookings.models import Booking, EventType, IdempotencyKey
-from tests.concurrency import client_for, run_together
+from tests.concurrency import client_for, outcome, run_together
 from tests.factories import EventTypeFactory
 
 from .create_helpers import create_body, held_open, in_days, lock_timeout, post_booking
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+DAY = timedelta(days=1)
 
 
 def test_twenty_concurrent_creates_with_one_key_make_one_booking(api, event_type):
@@ -122,3 +125,63 @@ def test_rounds_of_concurrent_creates_of_one_round_robin_slot_never_500(api, eve
             short_rounds.append((round_number, dict(statuses)))
     assert outcomes == {201: 3 * ROUNDS, 409: 7 * ROUNDS}, outcomes
     assert short_rounds == []
+
+
+KEY_ROUNDS = 20
+
+
+def test_rounds_of_concurrent_creates_with_one_key_of_a_solo_slot_replay_the_first(
+    api, team, hosts
+):
+    """A create writes its Idempotency-Key with its booking, so a duplicate that lost the one
+    host to the first (its own statement found the slot taken) must still replay the first,
+    never answer 409 slot_unavailable. Rounds of 8 duplicates at once, every outcome counted."""
+    event_type = EventTypeFactory(
+        team=team, scheduling_type=EventType.SchedulingType.SOLO, hosts=hosts[:1]
+    )
+    outcomes: Counter = Counter()
+    for round_number in range(KEY_ROUNDS):
+        body = create_body(event_type, in_days(2 + round_number))
+        key = f"solo-{round_number}"
+        responses = run_together(
+            8, lambda i, body=body, key=key: post_booking(client_for(api.secret), body, key=key)
+        )
+        outcomes.update(outcome(response) for response in responses)
+        [created] = [r for r in responses if r.status_code == 201]
+        replay = created.content[:-1] + b',"idempotent_replay":true}'
+        assert all(r.content == replay for r in responses if r.status_code == 200)
+        stored = IdempotencyKey.objects.get(key=key)
+        assert stored.booking_id == created.json()["booking"]["id"]
+        assert bytes(stored.response_body) == created.content
+    print(f"one key, {KEY_ROUNDS} rounds of 8 on a solo slot: {dict(outcomes)}")
+    assert outcomes == {"201": KEY_ROUNDS, "200": 7 * KEY_ROUNDS}, outcomes
+    assert Booking.objects.count() == KEY_ROUNDS
+
+
+@pytest.mark.postgres
+def test_a_key_held_by_a_first_request_past_the_lock_timeout_is_409_in_progress(api, team, hosts):
+    """The first request with a key has not committed (its row holds the key's unique index):
+    the duplicate waits for it within the lock timeout, then answers 409
+    idempotency_request_in_progress, with nothing written — not slot_unavailable (the wait
+    was not on a booking) and not a 503."""
+    from django.utils import timezone
+
+    event_type = EventTypeFactory(team=team, hosts=hosts)
+    body = create_body(event_type, in_days(2))
+
+    def claim_the_key():
+        now = timezone.now()
+        IdempotencyKey.objects.create(
+            team=team, key="slow", fingerprint="f" * 64, created_at=now, expires_at=now + DAY
+        )
+
+    with held_open(claim_the_key), lock_timeout(300):
+        response = post_booking(client_for(api.secret), body, key="slow")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "idempotency_request_in_progress"
+    assert response["Retry-After"] == "1"
+    assert not Booking.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+    # The first gave up (rolled back): the key is free, and the same request now creates.
+    assert post_booking(client_for(api.secret), body, key="slow").status_code == 201

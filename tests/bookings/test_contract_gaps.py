@@ -8,6 +8,7 @@ import time_machine
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from bookings import routing
 from bookings.idempotency import idempotency_keys_purge, request_fingerprint
 from bookings.models import Booking, BookingHistory, EventType, IdempotencyKey
 from notifications.models import EmailOutbox
@@ -226,20 +227,29 @@ def test_purge_keeps_a_key_that_has_not_expired_yet(api, event_type):
     assert Booking.objects.count() == 2  # bookings are not touched
 
 
+class _Diag:
+    # What PostgreSQL says of a wait on the key's unique index (seen in
+    # test_booking_concurrency.py's real one): the relation waited on is the index.
+    context = 'while inserting index tuple (0,2) in relation "idempotency_key_unique_per_team"'
+
+
 class _LockTimeoutCause(Exception):
     sqlstate = "55P03"
+    diag = _Diag()
 
 
 def test_a_key_still_being_processed_is_409_with_retry_after_1(api, event_type, monkeypatch):
-    """The insert of the key row waits on a concurrent request's uncommitted row and gives up
-    (PostgreSQL's lock_timeout): 409 idempotency_request_in_progress, Retry-After: 1."""
+    """The write of the key row (with the booking) waits on a concurrent request's uncommitted
+    key and gives up (PostgreSQL's lock_timeout): 409 idempotency_request_in_progress,
+    Retry-After: 1 — not slot_unavailable, as a wait on a booking would be. The real wait, on
+    PostgreSQL: test_booking_concurrency.py."""
 
-    def lock_timeout(**kwargs):
-        exc = OperationalError("canceling statement due to lock timeout (database is locked)")
+    def lock_timeout(*args, **kwargs):
+        exc = OperationalError("canceling statement due to lock timeout")
         exc.__cause__ = _LockTimeoutCause()
         raise exc
 
-    monkeypatch.setattr(IdempotencyKey.objects, "create", lock_timeout)
+    monkeypatch.setattr(routing, "_insert_unless_overlapping", lock_timeout)
 
     response = post_booking(api, create_body(event_type, in_days(2)), key="in-flight")
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from psycopg import pq
 
 from bookings.db import insert_with_rows
-from bookings.models import Booking, BookingHistory
+from bookings.models import Booking, BookingHistory, IdempotencyKey
 from bookings.routing import OVERLAP_CONSTRAINT
 from notifications.models import EmailOutbox
 from tests.factories import booking_build
@@ -150,3 +150,36 @@ def test_each_shape_is_one_statement_text_psycopg_converts_once(event_type, host
             "booking_id", flat=True
         )
     )
+
+
+def test_a_create_with_a_key_writes_the_key_in_the_same_one_statement(api, event_type):
+    """The Idempotency-Key holding the response is one more row of the create's insert: no
+    transaction of its own (it took BEGIN, a savepoint pair, the key's insert, its update with
+    the response and COMMIT)."""
+    post_booking(api, create_body(event_type, in_days(2, hour=9)))  # opens the connection
+    raw = connection.connection
+    fd, path = tempfile.mkstemp()
+    try:
+        raw.pgconn.trace(fd)
+        raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            response = post_booking(api, create_body(event_type, in_days(2, hour=10)), key="k1")
+        finally:
+            raw.pgconn.untrace()
+        with open(path, "rb") as trace:
+            sent = trace.read()
+    finally:
+        os.unlink(path)
+    assert response.status_code == 201, response.content
+    for word in (b"BEGIN", b"SAVEPOINT", b"COMMIT", b'UPDATE "bookings_idempotencykey"'):
+        assert word not in sent
+    # One statement: the booking, its two history entries, its email and the key.
+    assert sent.count(b"INSERT INTO") == 5
+    assert sent.count(b"WITH main AS (INSERT INTO") == 1
+    assert (
+        sent.count(b'INSERT INTO "bookings_idempotencykey"') == 1
+    )  # booking, its two history entries, email, key
+    key = IdempotencyKey.objects.get(key="k1")
+    assert key.booking_id == response.json()["booking"]["id"]
+    assert (key.response_status, bytes(key.response_body)) == (201, response.content)
+    assert key.response_location == response["Location"]

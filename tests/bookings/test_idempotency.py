@@ -240,3 +240,36 @@ def test_a_retry_that_writes_a_number_another_way_is_a_replay(api, event_type):
     assert again.status_code == 200
     assert again["Idempotent-Replayed"] == "true"
     assert Booking.objects.count() == 1
+
+
+@pytest.mark.parametrize("scheduling_type", ["ROUND_ROBIN", "SOLO"])
+def test_a_duplicate_that_missed_the_first_in_its_look_up_replays_it(
+    api, team, hosts, monkeypatch, scheduling_type
+):
+    """The key is written with the booking, so a duplicate whose look-up ran before the first
+    committed goes on to write: with another host its statement fails whole on the key's
+    unique index (ROUND_ROBIN), or it finds the one host taken (SOLO). Either way it replays
+    the first and writes nothing. The look-up's miss is forced here once (the concurrent
+    tests in test_booking_concurrency.py reach it by timing)."""
+    from bookings import idempotency
+
+    event_type = EventTypeFactory(team=team, hosts=hosts, scheduling_type=scheduling_type)
+    body = create_body(event_type, in_days(2))
+    first = post_booking(api, body, key="raced")
+    assert first.status_code == 201
+    looked_up = idempotency._live_row
+    misses = iter([True])
+
+    def missed_once(**kwargs):
+        return (None, False) if next(misses, False) else looked_up(**kwargs)
+
+    monkeypatch.setattr(idempotency, "_live_row", missed_once)
+
+    again = post_booking(api, body, key="raced")
+
+    assert again.status_code == 200, again.content
+    assert again.content == first.content[:-1] + b',"idempotent_replay":true}'
+    assert Booking.objects.count() == 1
+    assert BookingHistory.objects.count() == 2
+    assert EmailOutbox.objects.count() == 1
+    assert IdempotencyKey.objects.get().booking_id == first.json()["booking"]["id"]
