@@ -147,30 +147,15 @@ def idempotent_call(
     if key is None:  # ``produce``'s service keeps its own writes atomic
         return produce(prepare())
 
-    fingerprint = request_fingerprint(endpoint=endpoint, payload=payload)
-    if cached is not None:
-        return _replay(cached, fingerprint)
-    for _ in range(3):
-        now = timezone.now()
-        row, live = _live_row(team=team, key=key, now=now)
-        if live:
-            return _replay_of(row, team=team, key=key, now=now, fingerprint=fingerprint)
-        prepared = prepare()
+    def claimed_first(now, row, prepared, fingerprint: str) -> Result | None:
         with transaction.atomic():
             try:
                 with transaction.atomic():
                     if row is not None:  # expired: the key is new again
                         IdempotencyKey.objects.filter(pk=row.pk).delete()
-                    claim = IdempotencyKey.objects.create(
-                        team=team,
-                        key=key,
-                        fingerprint=fingerprint,
-                        created_at=now,
-                        expires_at=now + KEY_TTL,
-                    )
+                    claim = _claim(team=team, key=key, fingerprint=fingerprint, now=now)
             except IntegrityError:
-                # Another request with this key committed while we waited: replay it.
-                continue
+                return None  # another request with this key committed while we waited
             except OperationalError as exc:
                 if is_lock_timeout(exc):  # the first request is still running
                     raise IdempotencyRequestInProgress() from None
@@ -184,7 +169,16 @@ def idempotent_call(
                 update_fields=["response_status", "response_body", "response_location", "booking"]
             )
             return result
-    raise IdempotencyRequestInProgress()
+
+    return _once_per_key(
+        team=team,
+        key=key,
+        endpoint=endpoint,
+        payload=payload,
+        prepare=prepare,
+        cached=cached,
+        attempt=claimed_first,
+    )
 
 
 def idempotent_insert(
@@ -207,25 +201,18 @@ def idempotent_insert(
     concurrent requests with one key: the first to commit writes its rows, any other's
     statement fails whole on the index (after waiting for the first to finish) and replays
     the first's response. A request that found no free host may have lost it to such a first
-    request: it replays that one if it exists. Waiting on a first request still running past
-    the lock timeout: 409 ``idempotency_request_in_progress``, as ``idempotent_call``.
+    request: it replays that one, once committed (``_key_in_use``). Waiting on a first request
+    still running past the lock timeout: 409 ``idempotency_request_in_progress``, as
+    ``idempotent_call``.
     """
     if key is None:
         return produce(prepare(), lambda _result: [])
 
-    fingerprint = request_fingerprint(endpoint=endpoint, payload=payload)
-    if cached is not None:
-        return _replay(cached, fingerprint)
-    for _ in range(3):
-        now = timezone.now()
-        row, live = _live_row(team=team, key=key, now=now)
-        if live:
-            return _replay_of(row, team=team, key=key, now=now, fingerprint=fingerprint)
-        prepared = prepare()
+    def written_with(now, row, prepared, fingerprint: str) -> Result | None:
         if row is not None:  # expired: the key is new again
             IdempotencyKey.objects.filter(pk=row.pk, expires_at__lte=now).delete()
 
-        def key_rows(result: Result, now=now) -> list[Model]:
+        def key_rows(result: Result) -> list[Model]:
             return [
                 IdempotencyKey(
                     team=team,
@@ -245,17 +232,81 @@ def idempotent_insert(
         except IntegrityError as exc:
             if not _is_key_taken(exc):
                 raise
-            continue  # another request with this key committed first: replay it
+            return None  # another request with this key committed first
         except OperationalError as exc:
             if is_lock_timeout(exc):  # the first request is still running
                 raise IdempotencyRequestInProgress() from None
             raise
         except SlotUnavailable:
-            # Perhaps taken by a request with this key, committed meanwhile: replay it then.
-            if _live_row(team=team, key=key, now=now)[1]:
-                continue
+            # Perhaps lost to a request with this key, committed meanwhile (replay it) or
+            # still writing (past the lock timeout on its booking: 409 in progress).
+            if _key_in_use(team=team, key=key, now=now, fingerprint=fingerprint):
+                return None
             raise
+
+    return _once_per_key(
+        team=team,
+        key=key,
+        endpoint=endpoint,
+        payload=payload,
+        prepare=prepare,
+        cached=cached,
+        attempt=written_with,
+    )
+
+
+def _once_per_key(
+    *,
+    team: Team,
+    key: str,
+    endpoint: str,
+    payload,
+    prepare: Callable[[], Any],
+    cached: bytes | None,
+    attempt: Callable[..., Result | None],
+) -> Result:
+    """What both ways share: replay a live key's stored response (``cached``, or its row);
+    otherwise validate and ``attempt(now, expired row or None, prepared, fingerprint)`` the
+    write, which returns None when another request with the key got there first: its
+    response is then replayed (a few times at most, then 409 in progress)."""
+    fingerprint = request_fingerprint(endpoint=endpoint, payload=payload)
+    if cached is not None:
+        return _replay(cached, fingerprint)
+    for _ in range(3):
+        now = timezone.now()
+        row, live = _live_row(team=team, key=key, now=now)
+        if live:
+            return _replay_of(row, team=team, key=key, now=now, fingerprint=fingerprint)
+        result = attempt(now, row, prepare(), fingerprint)
+        if result is not None:
+            return result
     raise IdempotencyRequestInProgress()
+
+
+def _claim(*, team: Team, key: str, fingerprint: str, now) -> IdempotencyKey:
+    """The key's row, without a response yet."""
+    return IdempotencyKey.objects.create(
+        team=team, key=key, fingerprint=fingerprint, created_at=now, expires_at=now + KEY_TTL
+    )
+
+
+def _key_in_use(*, team: Team, key: str, now, fingerprint: str) -> bool:
+    """Whether another request has the key: a committed row, or one being written, whose
+    index entry a claim of the key waits for and then fails on (past the lock timeout: 409
+    in progress). The claim tried here is rolled back, whatever it finds."""
+    if _live_row(team=team, key=key, now=now)[1]:
+        return True
+    try:
+        with transaction.atomic():
+            _claim(team=team, key=key, fingerprint=fingerprint, now=now)
+            transaction.set_rollback(True)
+    except IntegrityError:
+        return True
+    except OperationalError as exc:
+        if is_lock_timeout(exc):  # the other request is still running
+            raise IdempotencyRequestInProgress() from None
+        raise
+    return False
 
 
 _KEY_CONSTRAINT = "idempotency_key_unique_per_team"

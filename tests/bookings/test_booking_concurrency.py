@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from bookings.models import Booking, EventType, IdempotencyKey
 from tests.concurrency import client_for, outcome, run_together
@@ -164,8 +165,6 @@ def test_a_key_held_by_a_first_request_past_the_lock_timeout_is_409_in_progress(
     the duplicate waits for it within the lock timeout, then answers 409
     idempotency_request_in_progress, with nothing written — not slot_unavailable (the wait
     was not on a booking) and not a 503."""
-    from django.utils import timezone
-
     event_type = EventTypeFactory(team=team, hosts=hosts)
     body = create_body(event_type, in_days(2))
 
@@ -185,3 +184,54 @@ def test_a_key_held_by_a_first_request_past_the_lock_timeout_is_409_in_progress(
     assert not IdempotencyKey.objects.exists()
     # The first gave up (rolled back): the key is free, and the same request now creates.
     assert post_booking(client_for(api.secret), body, key="slow").status_code == 201
+
+
+@pytest.mark.postgres
+def test_a_duplicate_past_the_lock_timeout_on_the_firsts_booking_is_409_in_progress(
+    api, team, hosts
+):
+    """The first request with a key has written its booking and key, not yet committed, on a
+    SOLO slot. The duplicate waits on that booking past the lock timeout and finds no other
+    host; the slot is the first's, so the answer is 409 idempotency_request_in_progress (the
+    key is in use), not slot_unavailable. Found by a black-box review at a 1 ms lock timeout."""
+    from bookings.services import Actor, Attendee, booking_create
+
+    event_type = EventTypeFactory(
+        team=team, scheduling_type=EventType.SchedulingType.SOLO, hosts=hosts[:1]
+    )
+    start = in_days(2)
+    body = create_body(event_type, start)
+
+    def first_request():
+        now = timezone.now()
+        booking_create(
+            team=team,
+            event_type=event_type,
+            start_time=start,
+            attendee=Attendee(name="Ada Lovelace", email="ada@example.com"),
+            actor=Actor("system"),
+            written_also=lambda booking: [
+                IdempotencyKey(
+                    team=team,
+                    key="first",
+                    fingerprint="f" * 64,
+                    response_status=201,
+                    response_body=b"{}",
+                    booking_id=booking.id,
+                    created_at=now,
+                    expires_at=now + DAY,
+                )
+            ],
+        )
+
+    with held_open(first_request), lock_timeout(300):
+        response = post_booking(client_for(api.secret), body, key="first")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "idempotency_request_in_progress"
+    assert response["Retry-After"] == "1"
+    assert not Booking.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+    # The first rolled back: the slot and the key are free, and the same request creates.
+    assert post_booking(client_for(api.secret), body, key="first").status_code == 201
+    assert IdempotencyKey.objects.get().key == "first"

@@ -37,21 +37,29 @@ def _rows(booking: Booking) -> list:
     ]
 
 
-def test_a_create_outside_a_transaction_sends_no_begin_or_savepoint(api, event_type):
-    post_booking(api, create_body(event_type, in_days(2, hour=9)))  # opens the connection
+def _traced(request):
+    """``request()``'s response, and what went over the wire to PostgreSQL meanwhile (libpq's
+    trace of this thread's connection, which must be open already)."""
     raw = connection.connection
     fd, path = tempfile.mkstemp()
     try:
         raw.pgconn.trace(fd)
         raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
         try:
-            response = post_booking(api, create_body(event_type, in_days(2, hour=10)))
+            response = request()
         finally:
             raw.pgconn.untrace()
         with open(path, "rb") as trace:
-            sent = trace.read()
+            return response, trace.read()
     finally:
         os.unlink(path)
+
+
+def test_a_create_outside_a_transaction_sends_no_begin_or_savepoint(api, event_type):
+    post_booking(api, create_body(event_type, in_days(2, hour=9)))  # opens the connection
+    response, sent = _traced(
+        lambda: post_booking(api, create_body(event_type, in_days(2, hour=10)))
+    )
     assert response.status_code == 201, response.content
     for word in (b"BEGIN", b"SAVEPOINT", b"COMMIT"):
         assert word not in sent
@@ -157,19 +165,9 @@ def test_a_create_with_a_key_writes_the_key_in_the_same_one_statement(api, event
     transaction of its own (it took BEGIN, a savepoint pair, the key's insert, its update with
     the response and COMMIT)."""
     post_booking(api, create_body(event_type, in_days(2, hour=9)))  # opens the connection
-    raw = connection.connection
-    fd, path = tempfile.mkstemp()
-    try:
-        raw.pgconn.trace(fd)
-        raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            response = post_booking(api, create_body(event_type, in_days(2, hour=10)), key="k1")
-        finally:
-            raw.pgconn.untrace()
-        with open(path, "rb") as trace:
-            sent = trace.read()
-    finally:
-        os.unlink(path)
+    response, sent = _traced(
+        lambda: post_booking(api, create_body(event_type, in_days(2, hour=10)), key="k1")
+    )
     assert response.status_code == 201, response.content
     for word in (b"BEGIN", b"SAVEPOINT", b"COMMIT", b'UPDATE "bookings_idempotencykey"'):
         assert word not in sent
