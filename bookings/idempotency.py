@@ -149,17 +149,9 @@ def idempotent_call(
 
     def claimed_first(now, row, prepared, fingerprint: str) -> Result | None:
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    if row is not None:  # expired: the key is new again
-                        IdempotencyKey.objects.filter(pk=row.pk).delete()
-                    claim = _claim(team=team, key=key, fingerprint=fingerprint, now=now)
-            except IntegrityError:
+            claim = _claimed(team=team, key=key, fingerprint=fingerprint, now=now, expired=row)
+            if claim is None:
                 return None  # another request with this key committed while we waited
-            except OperationalError as exc:
-                if is_lock_timeout(exc):  # the first request is still running
-                    raise IdempotencyRequestInProgress() from None
-                raise
             result = produce(prepared)
             claim.response_status = result.status
             claim.response_body = result.body
@@ -283,30 +275,41 @@ def _once_per_key(
     raise IdempotencyRequestInProgress()
 
 
-def _claim(*, team: Team, key: str, fingerprint: str, now) -> IdempotencyKey:
-    """The key's row, without a response yet."""
-    return IdempotencyKey.objects.create(
-        team=team, key=key, fingerprint=fingerprint, created_at=now, expires_at=now + KEY_TTL
-    )
-
-
-def _key_in_use(*, team: Team, key: str, now, fingerprint: str) -> bool:
-    """Whether another request has the key: a committed row, or one being written, whose
-    index entry a claim of the key waits for and then fails on (past the lock timeout: 409
-    in progress). The claim tried here is rolled back, whatever it finds."""
-    if _live_row(team=team, key=key, now=now)[1]:
-        return True
+def _claimed(
+    *, team: Team, key: str, fingerprint: str, now, expired: IdempotencyKey | None = None
+) -> IdempotencyKey | None:
+    """The key's row, without a response yet, inserted under a savepoint (after deleting the
+    expired row it replaces, if any); None when another request committed the key first. The
+    insert waits for a request still writing the key: past the lock timeout, 409 in progress."""
     try:
         with transaction.atomic():
-            _claim(team=team, key=key, fingerprint=fingerprint, now=now)
-            transaction.set_rollback(True)
+            if expired is not None:  # the key is new again
+                IdempotencyKey.objects.filter(pk=expired.pk).delete()
+            return IdempotencyKey.objects.create(
+                team=team,
+                key=key,
+                fingerprint=fingerprint,
+                created_at=now,
+                expires_at=now + KEY_TTL,
+            )
     except IntegrityError:
-        return True
+        return None
     except OperationalError as exc:
         if is_lock_timeout(exc):  # the other request is still running
             raise IdempotencyRequestInProgress() from None
         raise
-    return False
+
+
+def _key_in_use(*, team: Team, key: str, now, fingerprint: str) -> bool:
+    """Whether another request has the key: a committed row, or one being written (which a
+    claim of the key waits for; past the lock timeout, 409 in progress). The claim tried here
+    is rolled back, whatever it finds."""
+    if _live_row(team=team, key=key, now=now)[1]:
+        return True
+    with transaction.atomic():
+        claim = _claimed(team=team, key=key, fingerprint=fingerprint, now=now)
+        transaction.set_rollback(True)
+    return claim is None
 
 
 _KEY_CONSTRAINT = "idempotency_key_unique_per_team"
